@@ -1,0 +1,183 @@
+import * as pulumi from "@pulumi/pulumi";
+import path from "node:path";
+import { Agent } from "./agent.ts";
+import { CertificateAuthority } from "./ca.ts";
+import { Egress } from "./egress.ts";
+import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
+import { LiveConfigFile } from "./liveConfig.ts";
+import { BottleNetworks } from "./networks.ts";
+import { Pipelock } from "./pipelock.ts";
+import { Supervise } from "./supervise.ts";
+import type { Role } from "./labels.ts";
+import type { BottleSpec } from "./manifest/load.ts";
+import { bottlesHome, stateLayout, type BottleRecord } from "../sidecars/common/layout.ts";
+
+export interface BottleArgs {
+  /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */
+  spec: BottleSpec;
+  /** Host directory for live configs, proposals and audit logs. Default: ~/.claude-bottle/<identity>. */
+  stateDir?: string;
+  /** Prefix of every docker name (containers, networks, volume, images). Default "claude-bottle-". */
+  namePrefix?: string;
+  /** The agent's OCI runtime, already chosen (see chooseRuntime). Default runc. */
+  runtime?: "runc" | "runsc";
+  /** Written into bottle.json so the operator CLI can persist approvals into this stack's config. */
+  stack?: { project: string; stack: string; projectDir: string };
+}
+
+/** One bottle: networks, two CAs, pipelock, egress, supervise (optional) and the agent. */
+export class Bottle extends pulumi.ComponentResource {
+  readonly identity: string;
+  readonly containerNames: pulumi.Output<Record<string, string>>;
+  readonly networkNames: pulumi.Output<Record<string, string>>;
+  readonly caFingerprints: pulumi.Output<{ egress: string; pipelock: string }>;
+  readonly attachCommand: pulumi.Output<string>;
+  readonly stateDir: string;
+  readonly auditDir: string;
+  readonly proposalsDir?: string;
+  readonly runtime: string;
+
+  constructor(name: string, args: BottleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("claude-bottle:index:Bottle", name, {}, opts);
+    const { spec } = args;
+    const prefix = args.namePrefix ?? "claude-bottle-";
+    const identity = spec.identity;
+    const state = stateLayout(args.stateDir ?? path.join(bottlesHome(), identity));
+    const child = { parent: this };
+    const containerName = (role: Role) => `${prefix}${identity}-${role}`;
+    const baseImages: Record<BuildArgName, string> = {
+      BASE_IMAGE: spec.bottle.images.base ?? DEFAULT_IMAGES.BASE_IMAGE,
+      PIPELOCK_IMAGE: spec.bottle.images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
+      GITLEAKS_IMAGE: spec.bottle.images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
+    };
+    const image = (role: Role) => sidecarImage(`${name}-${role}-image`, { role, imageName: `${prefix}${role}:${identity}`, baseImages }, child);
+
+    const names: Record<string, string> = {
+      agent: containerName("agent"),
+      egress: containerName("egress"),
+      pipelock: containerName("pipelock"),
+      ...(spec.bottle.supervise ? { supervise: containerName("supervise") } : {}),
+    };
+    const record: BottleRecord = {
+      version: 1,
+      identity,
+      bottle: spec.bottleName,
+      agent: spec.agent.name,
+      stack: args.stack?.stack ?? pulumi.getStack(),
+      project: args.stack?.project ?? pulumi.getProject(),
+      projectDir: args.stack?.projectDir ?? process.cwd(),
+      stateDir: state.root,
+      containers: names,
+    };
+    // bottle.json also creates the state directories every bind mount needs.
+    const stateRecord = new LiveConfigFile(
+      `${name}-record`,
+      {
+        path: state.record,
+        content: JSON.stringify(record, null, 2) + "\n",
+        kind: "bottle-record",
+        ensureDirs: [state.egressConfigDir, state.pipelockConfigDir, state.superviseDir, state.auditDir, state.capabilityDir],
+      },
+      child,
+    );
+    const afterState = { parent: this, dependsOn: [stateRecord] };
+
+    const networks = new BottleNetworks(`${name}-net`, { identity, namePrefix: prefix }, child);
+    const egressCa = new CertificateAuthority(`${name}-egress-ca`, { commonName: `claude-bottle egress CA (${identity})` }, child);
+    const pipelockCa = new CertificateAuthority(`${name}-pipelock-ca`, { commonName: `claude-bottle pipelock CA (${identity})` }, child);
+
+    const pipelock = new Pipelock(
+      `${name}-pipelock`,
+      {
+        identity,
+        containerName: names.pipelock!,
+        image: image("pipelock").repoDigest,
+        linkNetwork: networks.link.name,
+        outsideNetwork: networks.outside.name,
+        caCertPem: pipelockCa.certPem,
+        caKeyPem: pipelockCa.privateKeyPem,
+        allowlist: spec.pipelockAllowlist,
+        ssrfIpAllowlist: spec.bottle.pipelock.ssrf_ip_allowlist,
+        extraCaPems: spec.extraCaPems,
+        hosts: Object.entries(spec.bottle.extra_hosts).map(([host, ip]) => ({ host, ip })),
+        state,
+      },
+      afterState,
+    );
+
+    const egress = new Egress(
+      `${name}-egress`,
+      {
+        identity,
+        containerName: names.egress!,
+        image: image("egress").repoDigest,
+        internalNetwork: networks.internal.name,
+        linkNetwork: networks.link.name,
+        caCertPem: egressCa.certPem,
+        caKeyPem: egressCa.privateKeyPem,
+        upstreamCaPem: pipelockCa.certPem,
+        extraCaPems: spec.extraCaPems,
+        upstreamProxyUrl: pipelock.url,
+        routes: spec.routes,
+        tokens: spec.tokens,
+        superviseEnabled: spec.bottle.supervise,
+        state,
+      },
+      afterState,
+    );
+
+    const supervise = spec.bottle.supervise
+      ? new Supervise(
+          `${name}-supervise`,
+          { identity, containerName: names.supervise!, image: image("supervise").repoDigest, internalNetwork: networks.internal.name, state },
+          afterState,
+        )
+      : undefined;
+
+    const directHosts = [...(supervise ? ["supervise"] : [])];
+    const agent = new Agent(
+      `${name}-agent`,
+      {
+        identity,
+        containerName: names.agent!,
+        image: image("agent").repoDigest,
+        internalNetwork: networks.internal.name,
+        egressCaPem: egressCa.certPem,
+        proxyUrl: egress.proxyUrl,
+        directHosts,
+        superviseUrl: supervise?.mcpUrl,
+        prompt: spec.agent.prompt,
+        model: spec.agent.model,
+        routes: spec.routes,
+        homeVolumeName: `${prefix}${identity}-home`,
+        runtime: args.runtime ?? "runc",
+      },
+      { parent: this, dependsOn: [egress, ...(supervise ? [supervise] : [])] },
+    );
+
+    this.identity = identity;
+    this.runtime = args.runtime ?? "runc";
+    this.stateDir = state.root;
+    this.auditDir = state.auditDir;
+    this.proposalsDir = supervise ? state.superviseDir : undefined;
+    const containers: Record<string, pulumi.Output<string>> = {
+      agent: agent.container.name,
+      egress: egress.container.name,
+      pipelock: pipelock.container.name,
+    };
+    if (supervise) containers.supervise = supervise.container.name;
+    this.containerNames = pulumi.all(containers);
+    this.networkNames = pulumi.all({ internal: networks.internal.name, link: networks.link.name, outside: networks.outside.name } as Record<string, pulumi.Output<string>>);
+    this.caFingerprints = pulumi.output({ egress: egressCa.sha256Fingerprint, pipelock: pipelockCa.sha256Fingerprint });
+    this.attachCommand = agent.attachCommand;
+    this.registerOutputs({
+      identity: this.identity,
+      containerNames: this.containerNames,
+      networkNames: this.networkNames,
+      caFingerprints: this.caFingerprints,
+      attachCommand: this.attachCommand,
+      stateDir: this.stateDir,
+      runtime: this.runtime,
+    });
+  }
+}

@@ -1,0 +1,103 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import YAML from "yaml";
+import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
+import { LiveConfigFile } from "./liveConfig.ts";
+import {
+  EGRESS_PORT,
+  EgressSettingsSchema,
+  PROPOSE_ROUTES_TOOL,
+  egressSettingsToEnv,
+  type RoutesDocument,
+} from "../sidecars/egress/config.ts";
+import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
+
+export const EGRESS_ALIAS = "egress";
+const TRUST_DIR = "/etc/claude-bottle/egress-trust";
+
+export interface EgressArgs {
+  identity: string;
+  containerName: string;
+  image: pulumi.Input<string>;
+  internalNetwork: pulumi.Input<string>;
+  linkNetwork: pulumi.Input<string>;
+  caCertPem: pulumi.Input<string>;
+  caKeyPem: pulumi.Input<string>;
+  /** pipelock's CA: egress trusts it on the upstream leg (pipelock intercepts). */
+  upstreamCaPem: pulumi.Input<string>;
+  extraCaPems: string[];
+  upstreamProxyUrl: string;
+  /** Live: a change rewrites routes.yaml and egress reloads; the container stays. */
+  routes: RoutesDocument;
+  /** token_ref → value. Secrets: they reach only this container's env. */
+  tokens: Record<string, string>;
+  superviseEnabled: boolean;
+  state: StateLayout;
+  runtime?: string;
+}
+
+/** egress: the agent's only HTTP(S) way out. MITM with the bottle's CA, routes, credential injection. */
+export class Egress extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+  readonly routesFile: LiveConfigFile;
+  readonly proxyUrl: string;
+
+  constructor(name: string, args: EgressArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("claude-bottle:sidecar:Egress", name, {}, opts);
+    const defaults = EgressSettingsSchema.parse({});
+    const operator = operatorUser();
+    this.routesFile = new LiveConfigFile(
+      `${name}-routes`,
+      {
+        path: args.state.egressRoutesFile,
+        content: "# Rendered by claude-bottle; approvals through supervise rewrite it.\n" + YAML.stringify(args.routes),
+        kind: "egress-routes",
+        reloadContainer: args.containerName,
+      },
+      { parent: this },
+    );
+    const trustFiles = [`${TRUST_DIR}/pipelock-ca.pem`, ...args.extraCaPems.map((_, i) => `${TRUST_DIR}/extra-${i}.pem`)];
+    const settingsEnv = egressSettingsToEnv({
+      EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
+      EGRESS_ROUTES_FILE: `${CONTAINER_PATHS.egressConfigDir}/routes.yaml`,
+      EGRESS_UPSTREAM_PROXY: args.upstreamProxyUrl,
+      EGRESS_UPSTREAM_CA_FILES: trustFiles.join(":"),
+      EGRESS_AUDIT_LOG: `${CONTAINER_PATHS.auditDir}/egress.jsonl`,
+      ...(args.superviseEnabled ? { EGRESS_SUPERVISE_TOOL: PROPOSE_ROUTES_TOOL } : {}),
+    });
+    const tokenEnv = Object.keys(args.tokens)
+      .sort()
+      .map((ref) => pulumi.secret(`${ref}=${args.tokens[ref]}`));
+    this.container = new docker.Container(
+      name,
+      {
+        ...hardened(args.identity, "egress"),
+        name: args.containerName,
+        image: args.image,
+        user: operator.user,
+        readOnly: true,
+        runtime: args.runtime,
+        networksAdvanced: [
+          { name: args.internalNetwork, aliases: [EGRESS_ALIAS] },
+          { name: args.linkNetwork },
+        ],
+        envs: [...settingsEnv, ...tokenEnv],
+        mounts: [
+          { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },
+          { type: "bind", source: args.state.auditDir, target: CONTAINER_PATHS.auditDir, readOnly: false },
+        ],
+        tmpfs: { "/tmp": "rw,size=64m" },
+        uploads: [
+          { file: defaults.EGRESS_CA_CERT_FILE, content: args.caCertPem, permissions: "0644" },
+          { file: defaults.EGRESS_CA_KEY_FILE, content: pulumi.secret(args.caKeyPem), permissions: "0600", owner: operator.uid, group: operator.gid },
+          { file: trustFiles[0]!, content: args.upstreamCaPem, permissions: "0644" },
+          ...args.extraCaPems.map((pem, i) => ({ file: trustFiles[i + 1]!, content: pem, permissions: "0644" })),
+        ],
+        healthcheck: httpHealthcheck(`http://127.0.0.1:${EGRESS_PORT}/__egress/health`),
+      },
+      { parent: this, dependsOn: [this.routesFile] },
+    );
+    this.proxyUrl = `http://${EGRESS_ALIAS}:${EGRESS_PORT}`;
+    this.registerOutputs({ containerName: this.container.name, routesSha256: this.routesFile.sha256 });
+  }
+}

@@ -1,0 +1,63 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Role } from "./labels.ts";
+
+export const SIDECARS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "sidecars");
+
+/**
+ * Upstream base images, pinned by digest. Every Dockerfile takes them as build args, so
+ * air-gapped users (and our hermetic tests) pass local ones through the manifest's `images`.
+ */
+export const DEFAULT_IMAGES = {
+  BASE_IMAGE: "debian:bookworm-slim",
+  PIPELOCK_IMAGE: "ghcr.io/luckypipewrench/pipelock:2.3.0",
+  GITLEAKS_IMAGE: "zricethezav/gitleaks:v8.24.3",
+} as const;
+
+export type BuildArgName = keyof typeof DEFAULT_IMAGES;
+
+/** Which build args each sidecar's Dockerfile takes. */
+export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {
+  agent: ["BASE_IMAGE"],
+  egress: ["BASE_IMAGE"],
+  pipelock: ["BASE_IMAGE", "PIPELOCK_IMAGE"],
+  "git-gate": ["BASE_IMAGE", "GITLEAKS_IMAGE"],
+  supervise: ["BASE_IMAGE"],
+};
+
+export interface SidecarImageArgs {
+  role: Role;
+  /** docker image name (repo:tag) to give the local build. */
+  imageName: string;
+  baseImages: Record<BuildArgName, string>;
+  /** Extra build args (e.g. the Claude Code version). */
+  extraArgs?: Record<string, pulumi.Input<string>>;
+  /** Build context; default sidecars/<role>. */
+  context?: string;
+  /** Dockerfile path; default <context>/Dockerfile. */
+  dockerfile?: string;
+}
+
+/** A local image built from sidecars/<role>/Dockerfile; never pushed. */
+export function sidecarImage(name: string, args: SidecarImageArgs, opts: pulumi.CustomResourceOptions): docker.Image {
+  const context = args.context ?? path.join(SIDECARS_DIR, args.role);
+  const dockerfile = args.dockerfile ?? path.join(context, "Dockerfile");
+  const needsBundle = fs.existsSync(path.join(SIDECARS_DIR, args.role, "main.ts"));
+  if (needsBundle && !args.context && !fs.existsSync(path.join(context, "dist", "main.mjs"))) {
+    throw new pulumi.RunError(`sidecars/${args.role}/dist/main.mjs is missing: run \`npm install\` (or \`npm run build:sidecars\`) in the claude-bottle project first`);
+  }
+  const buildArgs: Record<string, pulumi.Input<string>> = { ...args.extraArgs };
+  for (const arg of IMAGE_BUILD_ARGS[args.role]) buildArgs[arg] = args.baseImages[arg];
+  return new docker.Image(
+    name,
+    {
+      imageName: args.imageName,
+      skipPush: true,
+      build: { context, dockerfile, args: buildArgs },
+    },
+    opts,
+  );
+}

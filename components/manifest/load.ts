@@ -1,0 +1,221 @@
+// Reading a manifest from disk and resolving one bottle + agent into the plain, fully
+// validated BottleSpec the components take. Every user mistake becomes a ConfigError
+// naming the file and the key path; nothing here creates resources.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+import { ConfigError, didYouMean, parseWith } from "../../sidecars/common/validation.ts";
+import { parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../sidecars/egress/config.ts";
+import { hostName } from "../../sidecars/common/validation.ts";
+import { z } from "zod";
+import {
+  AgentFrontMatterSchema,
+  ManifestSchema,
+  type AgentSpec,
+  type BottleManifest,
+  type Manifest,
+} from "./schema.ts";
+
+export const DEFAULT_MANIFEST_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "default", "claude-bottle.yaml");
+
+export interface LoadedManifest {
+  file: string;
+  manifest: Manifest;
+  agents: AgentSpec[];
+}
+
+function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+function resolveFrom(baseDir: string, p: string): string {
+  return path.resolve(baseDir, expandHome(p));
+}
+
+function parseYaml(text: string, where: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(where, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`));
+  }
+  return doc.toJS();
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [code === "ENOENT" ? `${what} not found` : `${what} cannot be read (${code})`]);
+  }
+}
+
+const AGENT_NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/;
+
+/** Split `---\nfront matter\n---\nbody`. */
+export function parseAgentMarkdown(text: string, file: string): AgentSpec {
+  const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)([\s\S]*)$/.exec(text);
+  if (!m) throw new ConfigError(file, ['expected YAML front-matter between "---" lines at the top, e.g.\n---\nbottle: dev\n---\n<the agent\'s prompt>']);
+  const front = parseWith(AgentFrontMatterSchema, parseYaml(m[1]!, file) ?? {}, file);
+  const name = path.basename(file, ".md");
+  if (!AGENT_NAME_RE.test(name)) throw new ConfigError(file, [`agent file name "${name}" must be lowercase letters, digits and dashes (at most 31): it names containers`]);
+  const prompt = m[2]!.trim();
+  if (!prompt) throw new ConfigError(file, ["the body (the agent's prompt) is empty"]);
+  return { ...front, name, prompt, file };
+}
+
+export function loadManifest(file: string): LoadedManifest {
+  const abs = path.resolve(expandHome(file));
+  const manifest = parseWith(ManifestSchema, parseYaml(readText(abs, "manifest"), abs) ?? {}, abs);
+  const agentsDir = resolveFrom(path.dirname(abs), manifest.agents);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(agentsDir).filter((f) => f.endsWith(".md")).sort();
+  } catch {
+    throw new ConfigError(abs, [`agents: directory "${agentsDir}" not found (agents are markdown files with YAML front-matter)`]);
+  }
+  const agents = entries.map((f) => parseAgentMarkdown(readText(path.join(agentsDir, f), "agent file"), path.join(agentsDir, f)));
+  for (const agent of agents) {
+    if (!(agent.bottle in manifest.bottles)) {
+      const hint = didYouMean(agent.bottle, Object.keys(manifest.bottles));
+      throw new ConfigError(agent.file, [`bottle: "${agent.bottle}" is not declared in ${abs}` + (hint ? ` — did you mean "${hint}"?` : ` (declared: ${Object.keys(manifest.bottles).join(", ")})`)]);
+    }
+  }
+  return { file: abs, manifest, agents };
+}
+
+/** Values approved at run time (supervise) and persisted in the stack's config; they replace the manifest's. */
+export interface StackOverrides {
+  routes?: unknown;
+  pipelockAllowlist?: unknown;
+}
+
+export interface GitUpstreamSpec {
+  name: string;
+  url: string;
+  known_host_key: string;
+  /** PEM/OpenSSH private key text (a secret: the component wraps it). */
+  identityKey: string;
+  extra_hosts: Record<string, string>;
+}
+
+/** Everything a Bottle needs, validated and resolved; plain data (no Outputs). */
+export interface BottleSpec {
+  bottleName: string;
+  identity: string;
+  agent: AgentSpec;
+  manifestFile: string;
+  bottle: BottleManifest;
+  routes: RoutesDocument;
+  pipelockAllowlist: string[];
+  /** token_ref → token value, read from the environment of `pulumi up`. */
+  tokens: Record<string, string>;
+  upstreams: GitUpstreamSpec[];
+  extraCaPems: string[];
+  workspace?: string;
+}
+
+function parseOverride(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return YAML.parse(value);
+  }
+}
+
+export interface ResolveOptions {
+  agent?: string;
+  overrides?: StackOverrides;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {}): BottleSpec {
+  const env = opts.env ?? process.env;
+  const { manifest, agents, file } = loaded;
+  if (!agents.length) throw new ConfigError(file, ["no agents: add a markdown file to the agents directory"]);
+  let agent: AgentSpec;
+  if (opts.agent) {
+    const found = agents.find((a) => a.name === opts.agent);
+    if (!found) {
+      const hint = didYouMean(opts.agent, agents.map((a) => a.name));
+      throw new ConfigError("stack config claude-bottle:agent", [`no agent named "${opts.agent}"` + (hint ? ` — did you mean "${hint}"?` : ` (agents: ${agents.map((a) => a.name).join(", ")})`)]);
+    }
+    agent = found;
+  } else agent = agents[0]!;
+
+  const bottleName = agent.bottle;
+  const bottle = manifest.bottles[bottleName]!;
+  const base = path.dirname(file);
+  const at = (...p: (string | number)[]) => ["bottles", bottleName, ...p];
+
+  const routes = opts.overrides?.routes !== undefined
+    ? parseRoutesDocument(parseOverride(opts.overrides.routes), "stack config claude-bottle:routes")
+    : parseRoutesDocument({ version: 1, routes: bottle.egress.routes }, file);
+  const extraAllowlist = opts.overrides?.pipelockAllowlist !== undefined
+    ? parseWith(z.array(hostName(true)), parseOverride(opts.overrides.pipelockAllowlist), "stack config claude-bottle:pipelockAllowlist")
+    : bottle.pipelock.allowlist;
+  const pipelockAllowlist = [...new Set([...routes.routes.map((r) => r.host), ...extraAllowlist])].sort();
+
+  const problems: string[] = [];
+  const tokens: Record<string, string> = {};
+  for (const ref of tokenRefs(routes)) {
+    const value = env[ref];
+    const i = routes.routes.findIndex((r) => r.auth?.token_ref === ref);
+    if (value === undefined || value === "") {
+      problems.push(`bottles.${bottleName}.egress.routes[${i}].auth.token_ref: environment variable ${ref} is not set — export ${ref}=<token> before \`pulumi up\`/\`pulumi preview\` (it is stored only as a Pulumi secret)`);
+    } else tokens[ref] = value;
+  }
+
+  const upstreams: GitUpstreamSpec[] = [];
+  bottle.git.upstreams.forEach((u, i) => {
+    const keyFile = resolveFrom(base, u.identity_file);
+    let identityKey = "";
+    try {
+      identityKey = fs.readFileSync(keyFile, "utf8");
+      if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(identityKey)) problems.push(`${at("git", "upstreams", i, "identity_file").join(".").replace(/\.(\d+)\./g, "[$1].")}: ${keyFile} is not a private key (PEM or OpenSSH)`);
+    } catch {
+      problems.push(`bottles.${bottleName}.git.upstreams[${i}].identity_file: cannot read ${keyFile}`);
+    }
+    upstreams.push({ name: u.name, url: u.url, known_host_key: u.known_host_key, identityKey, extra_hosts: u.extra_hosts ?? {} });
+  });
+  const names = new Map<string, number>();
+  bottle.git.upstreams.forEach((u, i) => {
+    if (names.has(u.name)) problems.push(`bottles.${bottleName}.git.upstreams[${i}].name: "${u.name}" is already used by upstreams[${names.get(u.name)}]`);
+    names.set(u.name, i);
+  });
+
+  const extraCaPems: string[] = [];
+  bottle.extra_ca_files.forEach((f, i) => {
+    const abs = resolveFrom(base, f);
+    try {
+      const pem = fs.readFileSync(abs, "utf8");
+      if (!pem.includes("-----BEGIN CERTIFICATE-----")) problems.push(`bottles.${bottleName}.extra_ca_files[${i}]: ${abs} holds no PEM certificate`);
+      else extraCaPems.push(pem);
+    } catch {
+      problems.push(`bottles.${bottleName}.extra_ca_files[${i}]: cannot read ${abs}`);
+    }
+  });
+
+  let workspace: string | undefined;
+  if (bottle.workspace) {
+    workspace = resolveFrom(base, bottle.workspace);
+    if (!fs.existsSync(workspace) || !fs.statSync(workspace).isDirectory()) problems.push(`bottles.${bottleName}.workspace: ${workspace} is not a directory`);
+  }
+
+  if (problems.length) throw new ConfigError(file, problems);
+  return {
+    bottleName,
+    identity: `${bottleName}-${agent.name}`,
+    agent,
+    manifestFile: file,
+    bottle,
+    routes,
+    pipelockAllowlist,
+    tokens,
+    upstreams,
+    extraCaPems,
+    workspace,
+  };
+}

@@ -1,0 +1,89 @@
+// The bottle manifest: what a user writes. Bottles (in a YAML file) and agents (markdown
+// files with YAML front-matter; the body is the agent's prompt). Contract pieces owned by
+// a sidecar (routes, git upstream fields, pipelock hosts) come from that sidecar's module.
+import { z } from "zod";
+import { RouteSchema } from "../../sidecars/egress/config.ts";
+import { KnownHostKeySchema, UPSTREAM_NAME_RE, extraHostsSchema } from "../../sidecars/git-gate/config.ts";
+import { hostName } from "../../sidecars/common/validation.ts";
+
+export const RUNTIMES = ["auto", "runc", "runsc"] as const;
+
+/** `git@host:path` → `ssh://git@host/path`; ssh:// URLs pass through. */
+export function normaliseSshUrl(url: string): string {
+  const scp = /^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/.exec(url);
+  return scp ? `ssh://${scp[1] ?? ""}${scp[2]}/${scp[3]}` : url;
+}
+
+export const GitUpstreamManifestSchema = z.strictObject({
+  name: z.string().regex(UPSTREAM_NAME_RE, { message: "expected a short lowercase name ([a-z0-9._-], at most 63 characters)" }),
+  url: z
+    .string()
+    .transform(normaliseSshUrl)
+    .pipe(z.string().regex(/^ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?\/[^\s'"`;|&$]+$/, {
+      message: 'expected an ssh upstream URL like "ssh://git@github.com/org/repo.git" or "git@github.com:org/repo.git"',
+    })),
+  identity_file: z.string().min(1).describe("path of the SSH private key git-gate pushes and fetches with"),
+  known_host_key: KnownHostKeySchema,
+  extra_hosts: extraHostsSchema.optional(),
+});
+
+/** Base images are build args; defaults are pinned by digest. Air-gapped users (and our tests) pass local ones. */
+export const ImagesSchema = z.strictObject({
+  base: z.string().min(1).optional(),
+  pipelock: z.string().min(1).optional(),
+  gitleaks: z.string().min(1).optional(),
+});
+
+export const BottleManifestSchema = z.strictObject({
+  egress: z
+    .strictObject({
+      routes: z.array(RouteSchema).default([]),
+    })
+    .default({ routes: [] }),
+  pipelock: z
+    .strictObject({
+      allowlist: z.array(hostName(true)).default([]).describe("extra hosts pipelock allows besides the egress route hosts"),
+      ssrf_ip_allowlist: z.array(z.cidrv4({ message: "expected an IPv4 CIDR like 10.20.0.0/16" })).default([]),
+    })
+    .default({ allowlist: [], ssrf_ip_allowlist: [] }),
+  git: z
+    .strictObject({
+      upstreams: z.array(GitUpstreamManifestSchema).default([]),
+    })
+    .default({ upstreams: [] }),
+  supervise: z.boolean().default(true),
+  runtime: z.enum(RUNTIMES).default("auto"),
+  images: ImagesSchema.default({}),
+  /** Extra CA certificates (PEM files) trusted on the upstream leg: corporate TLS inspection, test upstreams. */
+  extra_ca_files: z.array(z.string().min(1)).default([]),
+  /** Host entries for the sidecars that reach outside (pipelock, git-gate): name → IPv4. */
+  extra_hosts: extraHostsSchema.default({}),
+  /** A host directory (usually a git repo) copied into the bottle at first up. */
+  workspace: z.string().min(1).optional(),
+});
+
+export type BottleManifest = z.output<typeof BottleManifestSchema>;
+
+export const ManifestSchema = z.strictObject({
+  bottles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, { message: "bottle names are lowercase letters, digits and dashes (at most 31)" }), BottleManifestSchema)
+    .refine((b) => Object.keys(b).length > 0, { message: "declare at least one bottle" }),
+  /** Directory of agent markdown files, relative to the manifest. Default: agents/ */
+  agents: z.string().min(1).default("agents"),
+});
+
+export type Manifest = z.output<typeof ManifestSchema>;
+
+export const AgentFrontMatterSchema = z.strictObject({
+  bottle: z.string().min(1),
+  description: z.string().optional(),
+  /** Claude model alias or id handed to `claude --model`. */
+  model: z.string().min(1).optional(),
+});
+
+export type AgentFrontMatter = z.output<typeof AgentFrontMatterSchema>;
+
+export interface AgentSpec extends AgentFrontMatter {
+  name: string;
+  prompt: string;
+  file: string;
+}

@@ -1,0 +1,55 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { labels, type NetworkRole } from "./labels.ts";
+
+export interface BottleNetworksArgs {
+  identity: string;
+  /** Prefix of every docker name this bottle creates. */
+  namePrefix: string;
+}
+
+/**
+ * Three networks per bottle:
+ * - internal: the agent and the sidecars it talks to. `internal` (no NAT) and no host
+ *   address on the bridge (`inhibit_ipv4`), so neither the internet nor the Docker host
+ *   answers; --internal alone still lets containers reach the host's gateway address.
+ * - link: egress ↔ pipelock only, built the same way; the agent is not on it, so it cannot
+ *   reach pipelock and bypass the egress rules.
+ * - outside: pipelock and git-gate reach the internet through it.
+ */
+export class BottleNetworks extends pulumi.ComponentResource {
+  readonly internal: docker.Network;
+  readonly link: docker.Network;
+  readonly outside: docker.Network;
+
+  constructor(name: string, args: BottleNetworksArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("claude-bottle:network:BottleNetworks", name, {}, opts);
+    const closed = (role: NetworkRole) =>
+      new docker.Network(
+        `${name}-${role}`,
+        {
+          name: `${args.namePrefix}${args.identity}-${role}`,
+          driver: "bridge",
+          internal: true,
+          ipv6: false,
+          options: { "com.docker.network.bridge.inhibit_ipv4": "true" },
+          labels: labels(args.identity, role),
+        },
+        { parent: this },
+      );
+    this.internal = closed("internal");
+    this.link = closed("link");
+    this.outside = new docker.Network(
+      `${name}-outside`,
+      {
+        name: `${args.namePrefix}${args.identity}-outside`,
+        driver: "bridge",
+        internal: false,
+        ipv6: false,
+        labels: labels(args.identity, "outside"),
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ internal: this.internal.name, link: this.link.name, outside: this.outside.name });
+  }
+}

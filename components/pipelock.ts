@@ -1,0 +1,93 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { hardened } from "./container.ts";
+import { LiveConfigFile } from "./liveConfig.ts";
+import {
+  PIPELOCK_CA_DIR,
+  PIPELOCK_CONFIG_DIR,
+  PIPELOCK_CONFIG_FILE,
+  PIPELOCK_PORT,
+  pipelockConfigToYaml,
+  renderPipelockConfig,
+} from "../sidecars/pipelock/config.ts";
+import type { StateLayout } from "../sidecars/common/layout.ts";
+
+export const PIPELOCK_ALIAS = "pipelock";
+/** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. */
+export const PIPELOCK_USER = "65534";
+const TRUST_DIR = "/etc/claude-bottle/pipelock-trust";
+
+export interface PipelockArgs {
+  identity: string;
+  containerName: string;
+  image: pulumi.Input<string>;
+  linkNetwork: pulumi.Input<string>;
+  outsideNetwork: pulumi.Input<string>;
+  caCertPem: pulumi.Input<string>;
+  caKeyPem: pulumi.Input<string>;
+  /** Hosts allowed through (route hosts + extras). Live: changes rewrite the config file only. */
+  allowlist: string[];
+  ssrfIpAllowlist: string[];
+  /** Extra CAs pipelock trusts when it talks to intercepted upstreams. */
+  extraCaPems: string[];
+  hosts: { host: string; ip: string }[];
+  state: StateLayout;
+  runtime?: string;
+}
+
+/** pipelock: the last hop. Strict allowlist, DLP on bodies, SSRF guard. */
+export class Pipelock extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+  readonly config: LiveConfigFile;
+  readonly url: string;
+
+  constructor(name: string, args: PipelockArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("claude-bottle:sidecar:Pipelock", name, {}, opts);
+    const rendered = renderPipelockConfig({ allowlist: args.allowlist, ssrfIpAllowlist: args.ssrfIpAllowlist });
+    this.config = new LiveConfigFile(
+      `${name}-config`,
+      {
+        path: args.state.pipelockConfigFile,
+        content: pipelockConfigToYaml(rendered),
+        kind: "pipelock-config",
+        reloadContainer: args.containerName,
+      },
+      { parent: this },
+    );
+    this.container = new docker.Container(
+      name,
+      {
+        ...hardened(args.identity, "pipelock"),
+        name: args.containerName,
+        image: args.image,
+        user: `${PIPELOCK_USER}:${PIPELOCK_USER}`,
+        readOnly: true,
+        runtime: args.runtime,
+        command: ["run", "--config", PIPELOCK_CONFIG_FILE],
+        networksAdvanced: [
+          { name: args.linkNetwork, aliases: [PIPELOCK_ALIAS] },
+          { name: args.outsideNetwork },
+        ],
+        hosts: args.hosts,
+        envs: [`SSL_CERT_DIR=/etc/ssl/certs:${TRUST_DIR}`, "HOME=/tmp"],
+        mounts: [{ type: "bind", source: args.state.pipelockConfigDir, target: PIPELOCK_CONFIG_DIR, readOnly: true }],
+        tmpfs: { "/tmp": "rw,size=64m" },
+        uploads: [
+          { file: `${PIPELOCK_CA_DIR}/ca.pem`, content: args.caCertPem, permissions: "0644" },
+          { file: `${PIPELOCK_CA_DIR}/ca-key.pem`, content: pulumi.secret(args.caKeyPem), permissions: "0600", owner: PIPELOCK_USER, group: PIPELOCK_USER },
+          ...args.extraCaPems.map((pem, i) => ({ file: `${TRUST_DIR}/extra-${i}.pem`, content: pem, permissions: "0644" })),
+        ],
+        healthcheck: {
+          tests: ["CMD", "/usr/local/bin/pipelock", "healthcheck", "--addr", `127.0.0.1:${PIPELOCK_PORT}`],
+          interval: "5s",
+          timeout: "4s",
+          startPeriod: "2s",
+          retries: 3,
+        },
+      },
+      { parent: this, dependsOn: [this.config] },
+    );
+    this.url = `http://${PIPELOCK_ALIAS}:${PIPELOCK_PORT}`;
+    this.registerOutputs({ containerName: this.container.name, configSha256: this.config.sha256 });
+  }
+}

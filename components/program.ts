@@ -1,0 +1,59 @@
+// The stack program as a function: read stack config, load and resolve the manifest,
+// declare the Bottle, return the stack outputs. index.ts calls it; tests call it under
+// mocks with other configs. A user mistake becomes a RunError: a message, no stack trace.
+import * as pulumi from "@pulumi/pulumi";
+import path from "node:path";
+import { Bottle } from "./bottle.ts";
+import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
+import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
+import { ConfigError } from "../sidecars/common/validation.ts";
+
+export interface ProgramOptions {
+  /** Overrides of what the stack config says (tests, embedding programs). */
+  manifest?: string;
+  agent?: string;
+  stateDir?: string;
+  namePrefix?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The daemon's runtimes; default: ask `docker info`. */
+  daemonRuntimes?: readonly string[];
+}
+
+export function bottleProgram(options: ProgramOptions = {}) {
+  const config = new pulumi.Config("claude-bottle");
+  let bottle: Bottle;
+  try {
+    const manifestFile = options.manifest ?? config.get("manifest") ?? DEFAULT_MANIFEST_FILE;
+    const loaded = loadManifest(manifestFile);
+    const spec = resolveBottle(loaded, {
+      agent: options.agent ?? config.get("agent"),
+      overrides: {
+        routes: config.getObject<unknown>("routes"),
+        pipelockAllowlist: config.getObject<unknown>("pipelockAllowlist"),
+      },
+      env: options.env,
+    });
+    const runtime = chooseRuntime(spec.bottle.runtime, options.daemonRuntimes ?? (spec.bottle.runtime === "runc" ? [] : daemonRuntimes()));
+    bottle = new Bottle(spec.identity, {
+      spec,
+      runtime,
+      stateDir: options.stateDir ?? config.get("stateDir"),
+      namePrefix: options.namePrefix ?? config.get("namePrefix"),
+      stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(".") },
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+  return {
+    identity: bottle.identity,
+    runtime: bottle.runtime,
+    containers: bottle.containerNames,
+    networks: bottle.networkNames,
+    caFingerprints: bottle.caFingerprints,
+    attach: bottle.attachCommand,
+    stateDir: bottle.stateDir,
+    auditDir: bottle.auditDir,
+    proposalsDir: bottle.proposalsDir ?? "(supervise is off)",
+  };
+}

@@ -1,0 +1,58 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
+import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
+
+export const SUPERVISE_ALIAS = "supervise";
+export const SUPERVISE_PORT = 8080;
+
+export interface SuperviseArgs {
+  identity: string;
+  containerName: string;
+  image: pulumi.Input<string>;
+  internalNetwork: pulumi.Input<string>;
+  state: StateLayout;
+  runtime?: string;
+}
+
+/** supervise: the MCP server through which the agent asks the operator for more access. */
+export class Supervise extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+  /** What the agent registers with `claude mcp add --transport http`. */
+  readonly mcpUrl: string;
+
+  constructor(name: string, args: SuperviseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("claude-bottle:sidecar:Supervise", name, {}, opts);
+    this.container = new docker.Container(
+      name,
+      {
+        ...hardened(args.identity, "supervise"),
+        name: args.containerName,
+        image: args.image,
+        user: operatorUser().user,
+        readOnly: true,
+        runtime: args.runtime,
+        networksAdvanced: [{ name: args.internalNetwork, aliases: [SUPERVISE_ALIAS] }],
+        envs: [
+          `SUPERVISE_LISTEN=0.0.0.0:${SUPERVISE_PORT}`,
+          `SUPERVISE_BOTTLE=${args.identity}`,
+          `SUPERVISE_STATE_DIR=${CONTAINER_PATHS.superviseDir}`,
+          `SUPERVISE_EGRESS_CONFIG_DIR=${CONTAINER_PATHS.egressConfigDir}`,
+          `SUPERVISE_PIPELOCK_CONFIG_DIR=${CONTAINER_PATHS.pipelockConfigDir}`,
+          `SUPERVISE_AUDIT_LOG=${CONTAINER_PATHS.auditDir}/supervise.jsonl`,
+        ],
+        mounts: [
+          { type: "bind", source: args.state.superviseDir, target: CONTAINER_PATHS.superviseDir, readOnly: false },
+          { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },
+          { type: "bind", source: args.state.pipelockConfigDir, target: CONTAINER_PATHS.pipelockConfigDir, readOnly: true },
+          { type: "bind", source: args.state.auditDir, target: CONTAINER_PATHS.auditDir, readOnly: false },
+        ],
+        tmpfs: { "/tmp": "rw,size=16m" },
+        healthcheck: httpHealthcheck(`http://127.0.0.1:${SUPERVISE_PORT}/health`),
+      },
+      { parent: this },
+    );
+    this.mcpUrl = `http://${SUPERVISE_ALIAS}:${SUPERVISE_PORT}/mcp`;
+    this.registerOutputs({ containerName: this.container.name, mcpUrl: this.mcpUrl });
+  }
+}

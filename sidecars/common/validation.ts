@@ -1,0 +1,147 @@
+// Shared by every contract schema: parse plain data with zod and turn failures into
+// errors that name the file, the key path and what was expected — never a stack trace.
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly where: string,
+    readonly problems: string[],
+  ) {
+    super(`${where}: ${problems.length === 1 ? problems[0] : "\n  - " + problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** `bottles.dev.egress.routes[2].auth.scheme` from a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else {
+      const key = String(part);
+      const plain = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key);
+      out += plain ? (out ? "." : "") + key : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out;
+}
+
+export function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+type AnySchema = z.core.$ZodType;
+
+/** Follow a data path through a schema to the object schema that holds it (for did-you-mean). */
+function schemaAt(schema: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
+  let node: AnySchema | undefined = schema;
+  const unwrap = (s: AnySchema): AnySchema => {
+    const def = (s as any)._zod.def;
+    switch (def.type) {
+      case "optional":
+      case "nullable":
+      case "default":
+      case "prefault":
+      case "readonly":
+      case "catch":
+        return unwrap(def.innerType);
+      case "pipe":
+        return unwrap(def.in);
+      case "lazy":
+        return unwrap(def.getter());
+      default:
+        return s;
+    }
+  };
+  for (const part of path) {
+    if (!node) return undefined;
+    node = unwrap(node);
+    const def = (node as any)._zod.def;
+    if (def.type === "object") node = def.shape[part as string];
+    else if (def.type === "array") node = def.element;
+    else if (def.type === "record") node = def.valueType;
+    else if (def.type === "union") {
+      node = def.options.find((o: AnySchema) => unwrap(o) && (unwrap(o) as any)._zod.def.type === "object" && part in (unwrap(o) as any)._zod.def.shape);
+      node = node ? (unwrap(node) as any)._zod.def.shape[part as string] : undefined;
+    } else return undefined;
+  }
+  return node ? unwrap(node) : undefined;
+}
+
+function describeIssue(schema: AnySchema, issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]): string[] {
+  const full = [...prefix, ...issue.path];
+  const at = formatPath(full) || "(top level)";
+  if (issue.code === "unrecognized_keys") {
+    const holder = schemaAt(schema, issue.path);
+    const known = holder && (holder as any)._zod.def.type === "object" ? Object.keys((holder as any)._zod.def.shape) : [];
+    return issue.keys.map((key) => {
+      const suggestion = didYouMean(key, known);
+      const keyPath = formatPath([...full, key]);
+      return `${keyPath}: unknown key "${key}"` + (suggestion ? ` — did you mean "${suggestion}"?` : known.length ? ` (expected one of: ${known.join(", ")})` : "");
+    });
+  }
+  if (issue.code === "invalid_union" && issue.errors.length) {
+    // Report the branch that got furthest, rather than "invalid input".
+    const branches = issue.errors.map((errs) => errs.flatMap((e) => describeIssue(schema, { ...e, path: [...issue.path, ...e.path] } as z.core.$ZodIssue, prefix)));
+    branches.sort((a, b) => a.length - b.length);
+    return branches[0]!;
+  }
+  if (issue.code === "invalid_type" && (issue as any).input === undefined) {
+    return [`${at}: required ${issue.expected} is missing`];
+  }
+  return [`${at}: ${issue.message}`];
+}
+
+/**
+ * Validate `data` against `schema`. On failure throw a ConfigError whose lines read
+ * `<path>: <what was wrong and what was expected>`; `where` names the file.
+ */
+export function parseWith<S extends AnySchema>(schema: S, data: unknown, where: string, prefix: readonly PropertyKey[] = []): z.output<S> {
+  const result = z.safeParse(schema, data);
+  if (result.success) return result.data;
+  const problems = result.error.issues.flatMap((issue) => describeIssue(schema, issue, prefix));
+  throw new ConfigError(where, [...new Set(problems)]);
+}
+
+/** A host name (no scheme, port or path); `*.` prefix for wildcard when allowed. */
+export const HOSTNAME_RE = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+const IPV4_LIKE_RE = /^[0-9.]+$|^0x/i;
+
+export const hostName = (wildcard: boolean) =>
+  z
+    .string()
+    .transform((s) => s.trim().toLowerCase().replace(/\.$/, ""))
+    .superRefine((host, ctx) => {
+      const name = wildcard && host.startsWith("*.") ? host.slice(2) : host;
+      if (host.includes("://") || host.includes("/") || host.includes(":")) {
+        ctx.addIssue({ code: "custom", message: `expected a bare host name like "api.example.com", got "${host}" (no scheme, port or path)` });
+      } else if (IPV4_LIKE_RE.test(name) || host.includes("[")) {
+        ctx.addIssue({ code: "custom", message: `expected a host name, got the IP-like "${host}": routes and allowlists match names only` });
+      } else if (!HOSTNAME_RE.test(name)) {
+        ctx.addIssue({ code: "custom", message: `"${host}" is not a valid host name` + (wildcard ? ` (a wildcard must be "*.example.com")` : "") });
+      }
+    });
+
+export const envVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name like GITHUB_TOKEN" });
