@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { Agent } from "./agent.ts";
+import { Agent, agentImage, workspaceSnapshotFile } from "./agent.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { Egress } from "./egress.ts";
 import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
@@ -11,6 +11,7 @@ import { Supervise } from "./supervise.ts";
 import type { Role } from "./labels.ts";
 import type { BottleSpec } from "./manifest/load.ts";
 import { bottlesHome, stateLayout, type BottleRecord } from "../sidecars/common/layout.ts";
+import { workspaceSnapshot } from "../sidecars/agent/workspace.ts";
 
 export interface BottleArgs {
   /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */
@@ -21,6 +22,10 @@ export interface BottleArgs {
   namePrefix?: string;
   /** The agent's OCI runtime, already chosen (see chooseRuntime). Default runc. */
   runtime?: "runc" | "runsc";
+  /** Per-bottle agent Dockerfile from an approved capability change (stack config `claude-bottle:capabilityDockerfile`). */
+  capabilityDockerfile?: string;
+  /** Keep the agent's home (transcript) and workspace volumes on `pulumi destroy`. Default true. */
+  retainVolumes?: boolean;
   /** Written into bottle.json so the operator CLI can persist approvals into this stack's config. */
   stack?: { project: string; stack: string; projectDir: string };
 }
@@ -32,6 +37,8 @@ export class Bottle extends pulumi.ComponentResource {
   readonly networkNames: pulumi.Output<Record<string, string>>;
   readonly caFingerprints: pulumi.Output<{ egress: string; pipelock: string }>;
   readonly attachCommand: pulumi.Output<string>;
+  /** The agent's volumes: home (transcript) and workspace. */
+  readonly agentVolumes: pulumi.Output<{ home: string; workspace: string }>;
   readonly stateDir: string;
   readonly auditDir: string;
   readonly proposalsDir?: string;
@@ -140,7 +147,11 @@ export class Bottle extends pulumi.ComponentResource {
       {
         identity,
         containerName: names.agent!,
-        image: image("agent").repoDigest,
+        image: agentImage(
+          `${name}-agent-capability-image`,
+          { standard: image("agent"), capabilityDockerfile: args.capabilityDockerfile, imageName: `${prefix}agent-capability:${identity}`, baseImages },
+          child,
+        ).repoDigest,
         internalNetwork: networks.internal.name,
         egressCaPem: egressCa.certPem,
         proxyUrl: egress.proxyUrl,
@@ -150,6 +161,11 @@ export class Bottle extends pulumi.ComponentResource {
         model: spec.agent.model,
         routes: spec.routes,
         homeVolumeName: `${prefix}${identity}-home`,
+        workspaceVolumeName: `${prefix}${identity}-workspace`,
+        workspace: spec.workspace
+          ? workspaceSnapshot(spec.workspace, workspaceSnapshotFile(state.root, spec.workspace), { dryRun: pulumi.runtime.isDryRun() })
+          : undefined,
+        retainVolumes: args.retainVolumes,
         runtime: args.runtime ?? "runc",
       },
       { parent: this, dependsOn: [egress, ...(supervise ? [supervise] : [])] },
@@ -170,12 +186,14 @@ export class Bottle extends pulumi.ComponentResource {
     this.networkNames = pulumi.all({ internal: networks.internal.name, link: networks.link.name, outside: networks.outside.name } as Record<string, pulumi.Output<string>>);
     this.caFingerprints = pulumi.output({ egress: egressCa.sha256Fingerprint, pipelock: pipelockCa.sha256Fingerprint });
     this.attachCommand = agent.attachCommand;
+    this.agentVolumes = pulumi.all([agent.home.name, agent.workspace.name]).apply(([home, workspace]) => ({ home, workspace }));
     this.registerOutputs({
       identity: this.identity,
       containerNames: this.containerNames,
       networkNames: this.networkNames,
       caFingerprints: this.caFingerprints,
       attachCommand: this.attachCommand,
+      agentVolumes: this.agentVolumes,
       stateDir: this.stateDir,
       runtime: this.runtime,
     });

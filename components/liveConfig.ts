@@ -72,6 +72,6 @@ export class LiveConfigFile extends pulumi.dynamic.Resource {
   declare readonly path: pulumi.Output<string>;
   declare readonly sha256: pulumi.Output<string>;
   constructor(name: string, args: LiveConfigFileArgs, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { sha256: undefined, mode: "0644", reloadContainer: undefined, ensureDirs: [], ...args }, opts, "claude-bottle");
+    super(provider, name, { sha256: undefined, mode: "0644", reloadContainer: undefined, ensureDirs: [], ...args }, opts);
   }
 }

@@ -15,6 +15,10 @@ export interface ProgramOptions {
   stateDir?: string;
   namePrefix?: string;
   env?: NodeJS.ProcessEnv;
+  /** Per-bottle agent Dockerfile (default: stack config claude-bottle:capabilityDockerfile). */
+  capabilityDockerfile?: string;
+  /** Remove the agent's volumes on destroy (default: stack config claude-bottle:purgeOnDestroy, false). */
+  purgeOnDestroy?: boolean;
   /** The daemon's runtimes; default: ask `docker info`. */
   daemonRuntimes?: readonly string[];
 }
@@ -39,6 +43,9 @@ export function bottleProgram(options: ProgramOptions = {}) {
       runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
       namePrefix: options.namePrefix ?? config.get("namePrefix"),
+      capabilityDockerfile: options.capabilityDockerfile ?? config.get("capabilityDockerfile"),
+      // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
+      retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),
       stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(".") },
     });
   } catch (err) {
@@ -52,6 +59,8 @@ export function bottleProgram(options: ProgramOptions = {}) {
     networks: bottle.networkNames,
     caFingerprints: bottle.caFingerprints,
     attach: bottle.attachCommand,
+    resume: bottle.containerNames.apply((c) => `docker exec -it ${c.agent} claude --continue`),
+    agentVolumes: bottle.agentVolumes,
     stateDir: bottle.stateDir,
     auditDir: bottle.auditDir,
     proposalsDir: bottle.proposalsDir ?? "(supervise is off)",

@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { ConfigError, didYouMean, parseWith } from "../../sidecars/common/validation.ts";
-import { parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../sidecars/egress/config.ts";
+import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../sidecars/egress/config.ts";
 import { hostName } from "../../sidecars/common/validation.ts";
 import { z } from "zod";
 import {
@@ -152,7 +152,7 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
 
   const routes = opts.overrides?.routes !== undefined
     ? parseRoutesDocument(parseOverride(opts.overrides.routes), "stack config claude-bottle:routes")
-    : parseRoutesDocument({ version: 1, routes: bottle.egress.routes }, file);
+    : parseWith(RoutesDocumentSchema, { version: 1, routes: bottle.egress.routes }, file, ["bottles", bottleName, "egress"]);
   const extraAllowlist = opts.overrides?.pipelockAllowlist !== undefined
     ? parseWith(z.array(hostName(true)), parseOverride(opts.overrides.pipelockAllowlist), "stack config claude-bottle:pipelockAllowlist")
     : bottle.pipelock.allowlist;

@@ -41,6 +41,9 @@ export function levenshtein(a: string, b: string): number {
 }
 
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const prefixed = candidates.find((c) => lower.length >= 3 && (c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase())));
+  if (prefixed) return prefixed;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -100,14 +103,23 @@ function describeIssue(schema: AnySchema, issue: z.core.$ZodIssue, prefix: reado
       return `${keyPath}: unknown key "${key}"` + (suggestion ? ` — did you mean "${suggestion}"?` : known.length ? ` (expected one of: ${known.join(", ")})` : "");
     });
   }
+  if (issue.code === "invalid_union" && issue.message && issue.message !== "Invalid input") {
+    return [`${at}: ${issue.message}`];
+  }
   if (issue.code === "invalid_union" && issue.errors.length) {
     // Report the branch that got furthest, rather than "invalid input".
     const branches = issue.errors.map((errs) => errs.flatMap((e) => describeIssue(schema, { ...e, path: [...issue.path, ...e.path] } as z.core.$ZodIssue, prefix)));
     branches.sort((a, b) => a.length - b.length);
     return branches[0]!;
   }
-  if (issue.code === "invalid_type" && (issue as any).input === undefined) {
-    return [`${at}: required ${issue.expected} is missing`];
+  if (issue.code === "invalid_key") {
+    return [`${at}: invalid name: ${issue.issues.map((i) => i.message).join("; ")}`];
+  }
+  if (issue.code === "invalid_type") {
+    const input = (issue as any).input;
+    if (input === undefined) return [`${at}: required ${issue.expected} is missing`];
+    const shown = typeof input === "string" ? JSON.stringify(input.length > 40 ? input.slice(0, 40) + "…" : input) : Array.isArray(input) ? "a list" : input === null ? "null" : typeof input === "object" ? "a mapping" : String(input);
+    return [`${at}: expected ${issue.expected}, got ${shown}`];
   }
   return [`${at}: ${issue.message}`];
 }
@@ -117,7 +129,7 @@ function describeIssue(schema: AnySchema, issue: z.core.$ZodIssue, prefix: reado
  * `<path>: <what was wrong and what was expected>`; `where` names the file.
  */
 export function parseWith<S extends AnySchema>(schema: S, data: unknown, where: string, prefix: readonly PropertyKey[] = []): z.output<S> {
-  const result = z.safeParse(schema, data);
+  const result = z.safeParse(schema, data, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.flatMap((issue) => describeIssue(schema, issue, prefix));
   throw new ConfigError(where, [...new Set(problems)]);

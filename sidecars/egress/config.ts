@@ -7,10 +7,11 @@ import { envVarName, hostName, parseWith } from "../common/validation.ts";
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
 /** bearer → `Authorization: Bearer t`, token → `Authorization: token t`, basic → `Authorization: Basic base64(t)` (t = "user:password"), header:<name> → `<name>: t`. */
-export const AuthSchemeSchema = z.union(
-  [z.enum(["bearer", "token", "basic"]), z.string().regex(/^header:[A-Za-z0-9-]+$/)],
-  { error: () => ({ message: 'expected "bearer", "token", "basic" or "header:<Header-Name>"' }) },
-);
+export const AuthSchemeSchema = z
+  .string()
+  .refine((s) => ["bearer", "token", "basic"].includes(s) || /^header:[A-Za-z0-9-]+$/.test(s), {
+    message: 'expected "bearer", "token", "basic" or "header:<Header-Name>"',
+  });
 
 /**
  * Roles tell the agent component which placeholder to hand the agent so the client
@@ -97,6 +98,12 @@ export const EgressSettingsSchema = z.strictObject({
 export type EgressSettings = z.output<typeof EgressSettingsSchema>;
 
 export const EGRESS_PORT = 3128;
+/**
+ * Health endpoint, answered on the proxy port itself when the request is not a proxy request
+ * (origin-form). Container healthcheck:
+ * `node -e "require('http').get('http://127.0.0.1:3128/__egress/health',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"`
+ */
+export const EGRESS_HEALTH_PATH = "/__egress/health";
 export const PROPOSE_ROUTES_TOOL = "propose_egress_routes";
 
 export function egressSettingsFromEnv(env: NodeJS.ProcessEnv): EgressSettings {

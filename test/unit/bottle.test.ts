@@ -1,11 +1,167 @@
+// Topology and secrecy invariants of the bottle, checked on what the stack program
+// registers under Pulumi mocks. Each invariant is its own test.
 import test from "ava";
-import { captureBottle, TYPES } from "./helpers/capture.ts";
+import crypto from "node:crypto";
+import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
+import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
+import { isSecretValue } from "../helpers/pulumi-mocks.ts";
+import { parsePipelockConfig } from "../../sidecars/pipelock/config.ts";
+import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
+import YAML from "yaml";
+
+const role = (r: { inputs: any }) => r.inputs.labels?.find((l: any) => l.label === "dev.claude-bottle.role")?.value;
+const networksOf = (c: { inputs: any }) => (c.inputs.networksAdvanced ?? []).map((n: any) => n.name as string).sort();
+const liveFile = (cap: Capture, kind: string) => {
+  const found = cap.byType(TYPES.dynamic).find((r) => r.inputs.kind === kind);
+  if (!found) throw new Error(`no ${kind} file`);
+  return found;
+};
+
+let defaultCap: Promise<Capture>;
+let fullCap: Promise<Capture>;
+test.before(() => {
+  defaultCap = captureBottle();
+  fullCap = captureBottle({ manifest: fixture("full"), env: FULL_ENV });
+});
 
 test("zero-config program yields a complete bottle", async (t) => {
-  const cap = await captureBottle();
-  const roles = cap.byType(TYPES.container).map((c) => c.inputs.labels.find((l: any) => l.label === "dev.claude-bottle.role").value).sort();
-  t.deepEqual(roles, ["agent", "egress", "pipelock", "supervise"]);
-  t.is(cap.byType(TYPES.network).length, 3);
+  const cap = await defaultCap;
+  t.deepEqual(cap.byType(TYPES.container).map(role).sort(), ["agent", "egress", "pipelock", "supervise"]);
+  t.deepEqual(cap.byType(TYPES.network).map(role).sort(), ["internal", "link", "outside"]);
   t.is(cap.byType(TYPES.selfSignedCert).length, 2);
-  t.log(JSON.stringify(cap.outputs, null, 1));
+  t.is(cap.byType(TYPES.image).length, 4);
+  t.is(cap.byType(TYPES.volume).length, 1);
+  t.is(cap.outputs.identity, "default-claude");
+  t.is(cap.outputs.attach, "docker exec -it claude-bottle-default-claude-agent claude");
+  t.regex(String((cap.outputs.caFingerprints as any).egress), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  t.not((cap.outputs.caFingerprints as any).egress, (cap.outputs.caFingerprints as any).pipelock);
+  for (const key of ["containers", "networks", "stateDir", "auditDir", "proposalsDir", "runtime"]) t.truthy(cap.outputs[key], key);
+});
+
+test("the agent is attached only to the internal network, which has no way out", async (t) => {
+  for (const cap of [await defaultCap, await fullCap]) {
+    const internal = cap.byType(TYPES.network).find((n) => role(n) === "internal")!;
+    t.deepEqual(networksOf(cap.container("agent")), [internal.inputs.name]);
+    t.true(internal.inputs.internal);
+    t.is(internal.inputs.options["com.docker.network.bridge.inhibit_ipv4"], "true", "no host address on the bridge");
+    t.falsy(internal.inputs.ipv6);
+    t.falsy(cap.container("agent").inputs.networkMode);
+    t.falsy(cap.container("agent").inputs.ports);
+  }
+});
+
+test("only the sidecars that must reach outside are on the outside network; pipelock is off the agent's network", async (t) => {
+  const cap = await defaultCap;
+  const nets = Object.fromEntries(cap.byType(TYPES.network).map((n) => [role(n), n.inputs]));
+  t.true(nets.link.internal);
+  t.is(nets.link.options["com.docker.network.bridge.inhibit_ipv4"], "true");
+  t.false(nets.outside.internal);
+  const on = (net: string) => cap.byType(TYPES.container).filter((c) => networksOf(c).includes(net)).map(role).sort();
+  t.deepEqual(on(nets.outside.name), ["pipelock"]);
+  t.deepEqual(on(nets.link.name), ["egress", "pipelock"]);
+  t.deepEqual(on(nets.internal.name), ["agent", "egress", "supervise"]);
+});
+
+test("no CA private key and no real token appears in any agent input", async (t) => {
+  for (const [cap, tokens] of [[await defaultCap, ["sk-ant-oat01-REAL-SECRET-TOKEN-VALUE-0123456789"]], [await fullCap, Object.values(FULL_ENV)]] as const) {
+    const agent = JSON.stringify(cap.container("agent").inputs);
+    t.notRegex(agent, /PRIVATE KEY/);
+    for (const token of tokens) t.false(agent.includes(token), "token leaked into the agent");
+    const keys = cap.byType(TYPES.privateKey).map((k) => k.outputs.privateKeyPem?.value ?? k.outputs.privateKeyPem);
+    for (const key of keys) t.false(agent.includes(String(key).split("\n")[1]!));
+    // The agent's image has no build arg or label carrying them either.
+    const agentImage = cap.byType(TYPES.image).find((i) => String(i.inputs.build.context).endsWith("agent"))!;
+    t.notRegex(JSON.stringify(agentImage.inputs), /PRIVATE KEY|sk-ant-|ghp_/);
+  }
+});
+
+test("the agent env has the proxies in both cases, NO_PROXY with supervise, and the CA trio", async (t) => {
+  const env = Object.fromEntries((await defaultCap).container("agent").inputs.envs.map((e: string) => e.split(/=(.*)/s).slice(0, 2)));
+  for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]) t.is(env[k], "http://egress:3128", k);
+  for (const k of ["NO_PROXY", "no_proxy"]) t.true(env[k].split(",").includes("supervise"), k);
+  t.truthy(env.NODE_EXTRA_CA_CERTS);
+  t.truthy(env.SSL_CERT_FILE);
+  t.truthy(env.REQUESTS_CA_BUNDLE);
+  t.is(env.CLAUDE_CODE_OAUTH_TOKEN, "claude-bottle-placeholder");
+  t.is(env.DISABLE_TELEMETRY, "1");
+  const upload = (await defaultCap).container("agent").inputs.uploads.find((u: any) => u.file === env.NODE_EXTRA_CA_CERTS);
+  t.regex(upload.content, /BEGIN CERTIFICATE/);
+});
+
+test("the pipelock config is strict, forward proxy on, all interfaces, LLM hosts passed through, body scanning block", async (t) => {
+  const cap = await fullCap;
+  const cfg = parsePipelockConfig(liveFile(cap, "pipelock-config").inputs.content);
+  t.is(cfg.mode, "strict");
+  t.true(cfg.forward_proxy.enabled);
+  t.regex(cfg.fetch_proxy.listen, /^0\.0\.0\.0:/);
+  t.true(cfg.tls_interception.passthrough_domains.includes("api.anthropic.com"));
+  t.is(cfg.request_body_scanning.action, "block");
+  t.deepEqual(cfg.api_allowlist, ["*.docs.example.com", "api.anthropic.com", "api.github.com", "status.example.com"]);
+  t.false(cfg.request_body_scanning.sensitive_headers.includes("Authorization"), "egress owns Authorization");
+});
+
+test("egress gets the routes it will load, through the live config directory", async (t) => {
+  const cap = await fullCap;
+  const file = liveFile(cap, "egress-routes");
+  const doc = parseRoutesDocument(YAML.parse(file.inputs.content));
+  t.deepEqual(doc.routes.map((r) => r.host), ["api.anthropic.com", "api.github.com", "*.docs.example.com"]);
+  t.is(file.inputs.path, `${cap.stateDir}/egress/routes.yaml`);
+  const egress = cap.container("egress");
+  t.true(egress.inputs.mounts.some((m: any) => m.source === `${cap.stateDir}/egress` && m.readOnly === true));
+  t.is(file.inputs.reloadContainer, egress.inputs.name);
+});
+
+test("token values and CA keys are Pulumi secrets", async (t) => {
+  const cap = await fullCap;
+  const egress = cap.container("egress");
+  // A secret element makes the engine store the whole list as a secret.
+  t.true(isSecretValue(egress.rawInputs.envs), "egress envs (tokens) are secret in state");
+  t.deepEqual(egress.inputs.envs.filter((e: string) => /TOKEN=/.test(e)).map((e: string) => e.split("=")[0]), ["CLAUDE_CODE_OAUTH_TOKEN", "GITHUB_TOKEN"]);
+  t.true(isSecretValue(egress.rawInputs.uploads), "egress uploads (CA key) are secret in state");
+  t.true(isSecretValue(cap.container("pipelock").rawInputs.uploads), "pipelock uploads (CA key) are secret in state");
+  t.false(isSecretValue(cap.container("agent").rawInputs.envs), "the agent holds nothing secret");
+  const pipelockKey = cap.container("pipelock").inputs.uploads.find((u: any) => String(u.file).endsWith("ca-key.pem"));
+  t.is(pipelockKey.permissions, "0600");
+  // No token in any resource name, label or the bottle record.
+  const visible = JSON.stringify(cap.registrations.map((r) => [r.name, r.inputs.labels, r.inputs.kind === "bottle-record" ? r.inputs.content : ""]));
+  for (const token of Object.values(FULL_ENV)) t.false(visible.includes(token));
+});
+
+test("the CAs: ECDSA P-256, CA:TRUE with cert signing, subject key id from the public key", async (t) => {
+  const cap = await defaultCap;
+  for (const key of cap.byType(TYPES.privateKey)) {
+    t.is(key.inputs.algorithm, "ECDSA");
+    t.is(key.inputs.ecdsaCurve, "P256");
+    t.regex(String(key.outputs.privateKeyPem.value ?? key.outputs.privateKeyPem), /BEGIN EC PRIVATE KEY/, "SEC1, as pipelock requires");
+  }
+  for (const cert of cap.byType(TYPES.selfSignedCert)) {
+    t.true(cert.inputs.isCaCertificate);
+    t.true(cert.inputs.setSubjectKeyId);
+    t.deepEqual(cert.inputs.allowedUses, ["cert_signing", "crl_signing", "digital_signature"]);
+    const x = new crypto.X509Certificate(cert.outputs.certPem);
+    t.true(x.ca);
+    t.true(x.checkPrivateKey(crypto.createPrivateKey(cert.inputs.privateKeyPem)));
+  }
+});
+
+test("every container drops all capabilities, sets no-new-privileges and is not privileged", async (t) => {
+  for (const c of (await fullCap).byType(TYPES.container)) {
+    t.deepEqual(c.inputs.capabilities, { drops: ["ALL"] }, role(c));
+    t.true(c.inputs.securityOpts.includes("no-new-privileges:true"), role(c));
+    t.false(c.inputs.privileged, role(c));
+    t.truthy(c.inputs.healthcheck || role(c) === "agent", `${role(c)} has a healthcheck`);
+  }
+});
+
+test("image overrides reach the builds as build args", async (t) => {
+  const cap = await fullCap;
+  const pipelockImage = cap.byType(TYPES.image).find((i) => String(i.inputs.build.context).endsWith("pipelock"))!;
+  t.deepEqual(pipelockImage.inputs.build.args, { BASE_IMAGE: "local/base:test", PIPELOCK_IMAGE: "local/pipelock:test" });
+  t.true(pipelockImage.inputs.skipPush);
+  const defaultPipelock = (await defaultCap).byType(TYPES.image).find((i) => String(i.inputs.build.context).endsWith("pipelock"))!;
+  t.regex(defaultPipelock.inputs.build.args.BASE_IMAGE, /^debian:bookworm-slim/);
+});
+
+test("outside-facing sidecars get the manifest's extra hosts", async (t) => {
+  t.deepEqual((await fullCap).container("pipelock").inputs.hosts, [{ host: "api.github.com", ip: "10.213.0.10" }]);
 });

@@ -43,12 +43,15 @@ export interface CaptureOptions {
   env?: NodeJS.ProcessEnv;
   daemonRuntimes?: string[];
   namePrefix?: string;
+  stateDir?: string;
+  /** Further bottleProgram options (capabilityDockerfile, purgeOnDestroy, ...); they win. */
+  program?: Record<string, unknown>;
 }
 
 export function captureBottle(opts: CaptureOptions = {}): Promise<Capture> {
   const run = queue.then(async () => {
     const start = mocks.registrations.length;
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-unit-state-"));
+    const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "cb-unit-state-"));
     const program = bottleProgram({
       manifest: opts.manifest,
       agent: opts.agent,
@@ -56,6 +59,7 @@ export function captureBottle(opts: CaptureOptions = {}): Promise<Capture> {
       stateDir,
       namePrefix: opts.namePrefix,
       daemonRuntimes: opts.daemonRuntimes ?? ["runc"],
+      ...opts.program,
     });
     const outputs = (await unwrap(program as any)) as Record<string, unknown>;
     await settle(mocks.registrations);

@@ -1,0 +1,20 @@
+// `pulumi preview` runs the program with unknown provider outputs; it must register the
+// same resources and not hang.
+import test from "ava";
+import { installMocks, settle } from "../helpers/pulumi-mocks.ts";
+import { buildSidecars } from "../../sidecars/build.ts";
+import * as pulumi from "@pulumi/pulumi";
+
+await buildSidecars();
+const mocks = await installMocks({ preview: true });
+const { bottleProgram } = await import("../../components/program.ts");
+
+test("preview registers a complete bottle without hanging", async (t) => {
+  t.true(pulumi.runtime.isDryRun());
+  const outputs = bottleProgram({ env: { CLAUDE_CODE_OAUTH_TOKEN: "t" }, daemonRuntimes: ["runc"], stateDir: "/tmp/cb-preview-state" });
+  t.is(outputs.identity, "default-claude");
+  await settle(mocks.registrations, 100, 8000);
+  const containers = mocks.registrations.filter((r) => r.type === "docker:index/container:Container");
+  t.is(containers.length, 4);
+  t.is(mocks.registrations.filter((r) => r.type === "docker:index/network:Network").length, 3);
+});
