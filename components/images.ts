@@ -7,17 +7,23 @@ import type { Role } from "./labels.ts";
 
 export const SIDECARS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "sidecars");
 
-/**
- * Upstream base images, pinned by digest. Every Dockerfile takes them as build args, so
- * air-gapped users (and our hermetic tests) pass local ones through the manifest's `images`.
- */
-export const DEFAULT_IMAGES = {
-  BASE_IMAGE: "debian:bookworm-slim",
-  PIPELOCK_IMAGE: "ghcr.io/luckypipewrench/pipelock:2.3.0",
-  GITLEAKS_IMAGE: "zricethezav/gitleaks:v8.24.3",
-} as const;
+export type BuildArgName = "BASE_IMAGE" | "PIPELOCK_IMAGE" | "GITLEAKS_IMAGE";
 
-export type BuildArgName = keyof typeof DEFAULT_IMAGES;
+/**
+ * Upstream base images, pinned by digest (components/upstream-images.json says where each
+ * digest was seen). Every Dockerfile takes them as build args, so air-gapped users (and our
+ * hermetic tests) pass local ones through the manifest's `images`.
+ */
+export const DEFAULT_IMAGES: Readonly<Record<BuildArgName, string>> = (() => {
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), "upstream-images.json");
+  const pinned = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  const pick = (k: BuildArgName) => {
+    const v = pinned[k];
+    if (typeof v !== "string" || !v.includes("@sha256:")) throw new Error(`${file}: ${k} must be an image pinned by digest`);
+    return v;
+  };
+  return Object.freeze({ BASE_IMAGE: pick("BASE_IMAGE"), PIPELOCK_IMAGE: pick("PIPELOCK_IMAGE"), GITLEAKS_IMAGE: pick("GITLEAKS_IMAGE") });
+})();
 
 /** Which build args each sidecar's Dockerfile takes. */
 export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {

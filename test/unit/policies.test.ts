@@ -12,6 +12,7 @@ import { agentNetworksInternal, bottleNetworkIsolated } from "../../policies/net
 import { egressRoutesTlsOnly, pipelockConfigStrict } from "../../policies/live-config.ts";
 import { isPinnedImage, sidecarImagesPinned } from "../../policies/images.ts";
 import { ALL_POLICIES } from "../../policies/all.ts";
+import { CREDENTIAL_PATTERNS, findCredentials } from "../../policies/credential-patterns.ts";
 import { LABEL_BOTTLE, LABEL_ROLE } from "../../components/labels.ts";
 import { pipelockConfigToYaml, renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
 import { AGENT_PLACEHOLDER_TOKEN } from "../../sidecars/egress/config.ts";
@@ -295,3 +296,31 @@ test("sidecar-images-pinned: a tag-only base fails as advisory", (t) => {
   t.true(vs.every((v) => v.enforcementLevel === "advisory"));
 });
 test("sidecar-images-pinned: a pulled image by tag fails", (t) => fails(t, run(sidecarImagesPinned, RI, { name: "example/gitleaks:v8" }), /pulled by digest/));
+
+// ---------------------------------------------------------------- the shared credential pattern set
+const SAMPLES: Record<string, string> = {
+  "AWS Access Key ID": "AKIAIOSFODNN7EXAMPLE",
+  "AWS Secret Access Key": "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  "GitHub Token": "ghs_" + "a1".repeat(18),
+  "GitHub Fine-Grained PAT": "github_pat_" + "A".repeat(22),
+  "GitLab PAT": "glpat-" + "x".repeat(20),
+  "Slack Token": "xoxp-1234567890-abc",
+  "Anthropic API Key": "sk-ant-api03-" + "k".repeat(30),
+  "OpenAI API Key": "sk-proj-" + "o".repeat(30),
+  "Google API Key": "AIza" + "G".repeat(35),
+  "GCP Service Account Key": '{"type": "service_account", "project_id": "p"}',
+  "Private Key": "-----BEGIN OPENSSH PRIVATE KEY-----",
+  "JSON Web Token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+  "Stripe Secret Key": "sk_live_" + "s".repeat(24),
+  "Hugging Face Token": "hf_" + "h".repeat(34),
+};
+test("credential patterns: every pattern has a sample it matches; plain config and the placeholder match none", (t) => {
+  for (const p of CREDENTIAL_PATTERNS) {
+    const sample = SAMPLES[p.name];
+    t.truthy(sample, `no sample for ${p.name}`);
+    t.true(findCredentials(sample!).includes(p.name), p.name);
+  }
+  for (const clean of ["HTTPS_PROXY=http://egress:3128", "NODE_EXTRA_CA_CERTS=/etc/claude-bottle/ca/egress-ca.pem", CERT, AGENT_PLACEHOLDER_TOKEN, `sk-ant-${AGENT_PLACEHOLDER_TOKEN}`, "DISABLE_TELEMETRY=1"]) {
+    t.deepEqual(findCredentials(clean), [], clean);
+  }
+});

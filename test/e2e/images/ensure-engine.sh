@@ -7,6 +7,7 @@ set -euo pipefail
 
 LOG=${CBTEST_DOCKERD_LOG:-/tmp/cbtest-dockerd.log}
 WAIT_S=${CBTEST_DOCKERD_WAIT:-60}
+APT_LOG=/tmp/cbtest-ensure-engine-apt.log
 say() { echo "[ensure-engine] $*"; }
 die() { echo "[ensure-engine] FAIL: $*" >&2; exit 1; }
 
@@ -22,12 +23,13 @@ apt_install_missing() {
   [ "$(id -u)" -eq 0 ] || die "need root to apt-get install ${missing[*]}"
   if [ $apt_updated -eq 0 ]; then
     say "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$APT_LOG" 2>&1 \
+      || die "apt-get update failed: $(tail -n1 "$APT_LOG")"
     apt_updated=1
   fi
   say "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$APT_LOG" 2>&1 \
+    || die "apt-get install ${missing[*]} failed: $(tail -n1 "$APT_LOG")"
 }
 
 if engine_up; then
