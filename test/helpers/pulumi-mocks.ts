@@ -141,7 +141,7 @@ export function unwrap<T>(o: pulumi.Input<T>): Promise<pulumi.Unwrap<T>> {
 }
 
 /** Wait until no new registration arrived for `quietMs`. */
-export async function settle(registrations: Registration[], quietMs = 60, maxMs = 10_000): Promise<void> {
+export async function settle(registrations: Registration[], quietMs = 300, maxMs = 15_000): Promise<void> {
   const start = Date.now();
   let last = -1;
   while (Date.now() - start < maxMs) {

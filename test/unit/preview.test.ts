@@ -13,8 +13,9 @@ test("preview registers a complete bottle without hanging", async (t) => {
   t.true(pulumi.runtime.isDryRun());
   const outputs = bottleProgram({ env: { CLAUDE_CODE_OAUTH_TOKEN: "t" }, daemonRuntimes: ["runc"], stateDir: "/tmp/cb-preview-state" });
   t.is(outputs.identity, "default-claude");
-  await settle(mocks.registrations, 100, 8000);
-  const containers = mocks.registrations.filter((r) => r.type === "docker:index/container:Container");
-  t.is(containers.length, 4);
+  const containers = () => mocks.registrations.filter((r) => r.type === "docker:index/container:Container");
+  for (let waited = 0; containers().length < 4 && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  await settle(mocks.registrations, 300);
+  t.is(containers().length, 4);
   t.is(mocks.registrations.filter((r) => r.type === "docker:index/network:Network").length, 3);
 });

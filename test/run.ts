@@ -1,0 +1,66 @@
+// `npm test`: every tier the machine can run, in order — unit, integration, e2e — each an
+// ava run; then one closing line "N passed, N failed" over all tiers. TIERS=unit,e2e picks.
+// The e2e tier itself says loudly when no Docker engine is reachable (and fails under CI).
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const ALL = ["unit", "integration", "e2e"] as const;
+const tiers = (process.env.TIERS?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...ALL]) as string[];
+for (const t of tiers) if (!(ALL as readonly string[]).includes(t)) throw new Error(`TIERS: unknown tier "${t}" (expected ${ALL.join(", ")})`);
+
+function testFiles(dir: string): string[] {
+  const abs = path.join(root, "test", dir);
+  if (!fs.existsSync(abs)) return [];
+  return fs
+    .readdirSync(abs, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => path.join("test", dir, f))
+    .sort();
+}
+
+interface TierResult { tier: string; passed: number; failed: number; skipped: number; code: number; seconds: number }
+
+function runTier(tier: string): Promise<TierResult> {
+  const files = testFiles(tier);
+  const started = Date.now();
+  if (!files.length) {
+    console.log(`\n=== ${tier}: no test files ===`);
+    return Promise.resolve({ tier, passed: 0, failed: 0, skipped: 0, code: 0, seconds: 0 });
+  }
+  console.log(`\n=== ${tier}: ${files.length} files ===`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, "node_modules", "ava", "entrypoints", "cli.mjs"), ...files], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CLAUDE_BOTTLE_TEST_TIER: tier },
+    });
+    let out = "";
+    const tee = (chunk: Buffer, to: NodeJS.WriteStream) => { out += chunk.toString(); to.write(chunk); };
+    child.stdout.on("data", (c) => tee(c, process.stdout));
+    child.stderr.on("data", (c) => tee(c, process.stderr));
+    child.on("close", (code) => {
+      const count = (re: RegExp) => [...out.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+      const failed = count(/^\s*(\d+) tests? failed/gm) + count(/^\s*(\d+) uncaught exceptions?/gm) + count(/^\s*(\d+) unhandled rejections?/gm);
+      resolve({
+        tier,
+        passed: count(/^\s*(\d+) tests? passed/gm),
+        failed: failed || (code ? 1 : 0),
+        skipped: count(/^\s*(\d+) tests? skipped/gm) + count(/^\s*(\d+) tests? todo/gm),
+        code: code ?? 1,
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+      });
+    });
+  });
+}
+
+const results: TierResult[] = [];
+for (const tier of tiers) results.push(await runTier(tier));
+
+console.log("\n=== summary ===");
+for (const r of results) console.log(`${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds}s)`);
+const total = (k: "passed" | "failed" | "skipped") => results.reduce((n, r) => n + r[k], 0);
+console.log(`${total("passed")} passed, ${total("failed")} failed` + (total("skipped") ? `, ${total("skipped")} skipped` : ""));
+process.exit(results.some((r) => r.code !== 0 || r.failed > 0) ? 1 : 0);
