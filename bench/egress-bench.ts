@@ -1,0 +1,296 @@
+// Egress benchmark (not a timed test). One run, one loopback HTTPS upstream, three paths:
+//   direct      client ──TLS──▶ upstream
+//   egress      client ──CONNECT+TLS──▶ egress (MITM, decide, audit) ──TLS──▶ upstream
+//   mitmproxy   client ──CONNECT+TLS──▶ mitmdump --mode regular ──TLS──▶ upstream
+// Measures keep-alive throughput (many connections), single-connection latency p50/p99 and
+// the cost of a new connection (CONNECT + TLS handshake + one request; egress's leaf is cached).
+// Each server and the load generator run in their own process.
+//
+//   node --import tsx bench/egress-bench.ts [--seconds 8] [--conns 32] [--write]
+// --write replaces the egress section of bench/RESULTS.md.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import https from "node:https";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..");
+const BODY_BYTES = 1024;
+const HOST = "localhost";
+
+// ------------------------------------------------------------------------------------------
+// Roles run in child processes.
+
+async function roleUpstream(dir: string): Promise<void> {
+  const { createTestCa, createLeaf } = await import("../test/integration/helpers/tls.ts");
+  const ca = await createTestCa("bench upstream CA");
+  const leaf = await createLeaf(ca, [HOST, "127.0.0.1"]);
+  fs.writeFileSync(path.join(dir, "upstream-ca.pem"), ca.certPem);
+  const body = Buffer.alloc(BODY_BYTES, 97);
+  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
+}
+
+async function roleEgress(dir: string, upstreamPort: number): Promise<void> {
+  const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
+  const { parseRoutesDocument } = await import("../sidecars/egress/config.ts");
+  const { createTestCa } = await import("../test/integration/helpers/tls.ts");
+  const ca = await createTestCa("bench egress CA");
+  fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);
+  const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
+  const proxy = new EgressProxy({
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    routes: parseRoutesDocument({ version: 1, routes: [{ host: HOST }] }),
+    tokens: {},
+    upstreamCa: [fs.readFileSync(path.join(dir, "upstream-ca.pem"), "utf8")],
+    dial: () => ({ host: "127.0.0.1", port: upstreamPort }),
+    audit: (e) => audit.write(JSON.stringify(e) + "\n"),
+  });
+  const addr = await proxy.listen(0, "127.0.0.1");
+  process.stdout.write(JSON.stringify({ port: addr.port }) + "\n");
+}
+
+interface ClientArgs {
+  kind: "throughput" | "latency" | "newconn";
+  proxyPort?: number;
+  connectTarget: string;
+  upstreamPort: number;
+  caFile: string;
+  conns: number;
+  seconds: number;
+  iterations: number;
+}
+
+function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const startTls = (raw?: net.Socket) => {
+      const t = tls.connect(raw ? { socket: raw, servername: HOST, ca } : { host: "127.0.0.1", port: a.upstreamPort, servername: HOST, ca });
+      t.setNoDelay(true);
+      t.once("secureConnect", () => resolve(t));
+      t.once("error", reject);
+    };
+    if (!a.proxyPort) return startTls();
+    const raw = net.connect(a.proxyPort, "127.0.0.1");
+    raw.setNoDelay(true);
+    raw.once("error", reject);
+    raw.write(`CONNECT ${a.connectTarget} HTTP/1.1\r\nHost: ${a.connectTarget}\r\n\r\n`);
+    let buf = "";
+    const onData = (c: Buffer) => {
+      buf += c.toString("latin1");
+      if (!buf.includes("\r\n\r\n")) return;
+      raw.off("data", onData);
+      if (!/^HTTP\/1\.[01] 200/.test(buf)) return reject(new Error(buf));
+      startTls(raw);
+    };
+    raw.on("data", onData);
+  });
+}
+
+/** One GET on a kept-alive socket; resolves when the whole (content-length) body is in. */
+function get(sock: tls.TLSSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const onData = (c: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, c]) : c;
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      if (!head.startsWith("HTTP/1.1 200")) return done(new Error(head.split("\r\n")[0]));
+      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
+      if (Number.isNaN(len)) return done(new Error("no content-length"));
+      if (buf.length - end - 4 >= len) done();
+    };
+    const done = (e?: Error) => {
+      sock.off("data", onData);
+      sock.off("error", done);
+      e ? reject(e) : resolve();
+    };
+    sock.on("data", onData);
+    sock.once("error", done);
+    sock.write(`GET /bench HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+  });
+}
+
+async function roleClient(a: ClientArgs): Promise<void> {
+  const ca = fs.readFileSync(a.caFile, "utf8");
+  const lat: number[] = [];
+  let count = 0;
+  if (a.kind === "newconn") {
+    for (let i = 0; i < a.iterations + 20; i++) {
+      const t0 = process.hrtime.bigint();
+      const s = await openConn(a, ca);
+      await get(s);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      s.destroy();
+      if (i >= 20) lat.push(ms);
+    }
+  } else {
+    const socks = await Promise.all(Array.from({ length: a.conns }, () => openConn(a, ca)));
+    // Warm up every connection.
+    for (let i = 0; i < 50; i++) await Promise.all(socks.map(get));
+    const deadline = Date.now() + a.seconds * 1000;
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      socks.map(async (s) => {
+        while (Date.now() < deadline) {
+          const t0 = process.hrtime.bigint();
+          await get(s);
+          lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          count++;
+        }
+      }),
+    );
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const s of socks) s.destroy();
+    process.stdout.write(JSON.stringify({ rps: count / secs, ...pct(lat) }) + "\n");
+    return;
+  }
+  process.stdout.write(JSON.stringify(pct(lat)) + "\n");
+}
+
+function pct(xs: number[]): { n: number; p50: number; p99: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return { n: s.length, p50: at(0.5), p99: at(0.99) };
+}
+
+// ------------------------------------------------------------------------------------------
+// Orchestration.
+
+function spawnRole(args: string[]): { child: ChildProcess; first: Promise<any> } {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
+  const first = new Promise<any>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
+    });
+    child.once("exit", (code) => reject(new Error(`${args[0]} exited ${code}`)));
+  });
+  return { child, first };
+}
+
+async function client(a: ClientArgs): Promise<any> {
+  const { child, first } = spawnRole(["client", JSON.stringify(a)]);
+  const r = await first;
+  child.kill();
+  return r;
+}
+
+async function startMitm(dir: string, upstreamCa: string): Promise<{ child: ChildProcess; port: number; caFile: string }> {
+  const port = await new Promise<number>((r) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+  const confdir = path.join(dir, "mitm");
+  fs.mkdirSync(confdir);
+  const child = spawn("mitmdump", ["--mode", "regular", "--listen-host", "127.0.0.1", "--listen-port", String(port), "--set", `confdir=${confdir}`, "--set", `ssl_verify_upstream_trusted_ca=${upstreamCa}`, "-q"], { stdio: ["ignore", "ignore", "inherit"] });
+  const caFile = path.join(confdir, "mitmproxy-ca-cert.pem");
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), r(true)));
+      s.on("error", () => r(false));
+    });
+    if (up && fs.existsSync(caFile)) return { child, port, caFile };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("mitmdump did not start");
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const opt = (name: string, dflt: number) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(argv[i + 1]) : dflt;
+  };
+  const seconds = opt("seconds", 8);
+  const conns = opt("conns", 32);
+  const iterations = opt("newconn", 300);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-egress-bench-"));
+  const children: ChildProcess[] = [];
+  try {
+    const up = spawnRole(["upstream", dir]);
+    children.push(up.child);
+    const upstreamPort = (await up.first).port as number;
+    const upstreamCa = path.join(dir, "upstream-ca.pem");
+    const eg = spawnRole(["egress", dir, String(upstreamPort)]);
+    children.push(eg.child);
+    const egressPort = (await eg.first).port as number;
+    const mitm = await startMitm(dir, upstreamCa);
+    children.push(mitm.child);
+
+    const paths = {
+      direct: { upstreamPort, connectTarget: "", caFile: upstreamCa },
+      egress: { upstreamPort, proxyPort: egressPort, connectTarget: `${HOST}:443`, caFile: path.join(dir, "egress-ca.pem") },
+      mitmproxy: { upstreamPort, proxyPort: mitm.port, connectTarget: `${HOST}:${upstreamPort}`, caFile: mitm.caFile },
+    } as const;
+    const results: Record<string, { tput: any; lat: any; newc: any }> = {};
+    for (const [name, p] of Object.entries(paths)) {
+      const base = { ...p, conns, seconds, iterations };
+      const tput = await client({ ...base, kind: "throughput" });
+      const lat = await client({ ...base, kind: "latency", conns: 1 });
+      const newc = await client({ ...base, kind: "newconn" });
+      results[name] = { tput, lat, newc };
+      process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
+    }
+    const f = (x: number, d = 2) => x.toFixed(d);
+    const d = results.direct!;
+    const e = results.egress!;
+    const m = results.mitmproxy!;
+    const cpu = os.cpus();
+    const table = [
+      `| path | keep-alive req/s (${conns} conns) | p50 / p99 ms at ${conns} conns | p50 / p99 ms, 1 conn | new connection p50 / p99 ms |`,
+      "|---|---:|---:|---:|---:|",
+      ...Object.entries(results).map(([n, r]) => `| ${n} | ${f(r.tput.rps, 0)} | ${f(r.tput.p50)} / ${f(r.tput.p99)} | ${f(r.lat.p50, 3)} / ${f(r.lat.p99, 3)} | ${f(r.newc.p50)} / ${f(r.newc.p99)} |`),
+    ].join("\n");
+    const verdict = [
+      `- egress / mitmproxy throughput: **${f(e.tput.rps / m.tput.rps, 1)}×** (target ≥ 3×)`,
+      `- egress p50 added over direct, 1 connection: **${f(e.lat.p50 - d.lat.p50, 3)} ms** (target ≤ 1 ms)`,
+      `- new connection through egress with a cached leaf: p50 ${f(e.newc.p50)} ms vs direct ${f(d.newc.p50)} ms vs mitmproxy ${f(m.newc.p50)} ms`,
+    ].join("\n");
+    const section = [
+      "<!-- egress:begin -->",
+      "## egress",
+      "",
+      `Command: \`node --import tsx bench/egress-bench.ts --seconds ${seconds} --conns ${conns} --newconn ${iterations} --write\``,
+      "",
+      `Machine: ${cpu.length}× ${cpu[0]?.model.trim()}, node ${process.version}, ${fs.existsSync("/usr/bin/mitmdump") ? "Debian mitmproxy (mitmdump --mode regular -q)" : "mitmdump"}; ` +
+        `upstream: node https on 127.0.0.1, ${BODY_BYTES}-byte body; every process (client, egress, mitmdump, upstream) on the same machine. ` +
+        `Egress runs the real EgressProxy (decide, header rewrite, JSON-lines audit to a file) in direct mode. Run on ${new Date().toISOString().slice(0, 10)}; ` +
+        `1-min load average at the end ${os.loadavg()[0]!.toFixed(1)} (a shared machine: absolute numbers are noisy, the ratios are what to read).`,
+      "",
+      table,
+      "",
+      verdict,
+      "<!-- egress:end -->",
+    ].join("\n");
+    process.stdout.write(section + "\n");
+    if (argv.includes("--write")) {
+      const file = path.join(here, "RESULTS.md");
+      const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "# Benchmarks\n";
+      const next = /<!-- egress:begin -->[\s\S]*<!-- egress:end -->/.test(old) ? old.replace(/<!-- egress:begin -->[\s\S]*<!-- egress:end -->/, section) : old.trimEnd() + "\n\n" + section + "\n";
+      fs.writeFileSync(file, next);
+    }
+  } finally {
+    for (const c of children) c.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const [role, ...rest] = process.argv.slice(2);
+if (role === "upstream") await roleUpstream(rest[0]!);
+else if (role === "egress") await roleEgress(rest[0]!, Number(rest[1]));
+else if (role === "client") await roleClient(JSON.parse(rest[0]!) as ClientArgs);
+else await main();

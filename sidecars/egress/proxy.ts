@@ -1,0 +1,454 @@
+// The egress server: the I/O around decide(). A forward proxy for CONNECT (TLS terminated with
+// a per-host leaf from the egress CA) and for absolute-URI cleartext requests. Every request
+// is decided by the pure policy; allowed ones go upstream through pipelock (CONNECT, SNI = the
+// route host) or, with no upstream proxy configured, directly.
+import http from "node:http";
+import net from "node:net";
+import tls from "node:tls";
+import { performance } from "node:perf_hooks";
+import { EGRESS_HEALTH_PATH, type Route, type RoutesDocument } from "./config.ts";
+import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, type Allow, type Deny, type EgressRequest, type Scheme } from "./decide.ts";
+import { LeafCache, type CaMaterial } from "./certs.ts";
+
+export interface AuditEntry {
+  ts: string;
+  decision: "allow" | "deny" | "error";
+  reason: string;
+  scheme: Scheme;
+  host: string;
+  method: string;
+  /** Path only: the query string is never logged (it can hold secrets). */
+  path: string;
+  route?: number;
+  injected: boolean;
+  stripped?: string[];
+  status: number;
+  bytes: number;
+  ms: number;
+}
+
+export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+
+export interface EgressProxyOptions {
+  ca: CaMaterial;
+  routes: RoutesDocument;
+  /** Where token_refs are looked up (main passes process.env). */
+  tokens: Readonly<Record<string, string | undefined>>;
+  /** http://host:port of pipelock; unset = connect directly. */
+  upstreamProxy?: string;
+  /** CA certificates (PEM) trusted on the upstream leg; unset = node's default roots. */
+  upstreamCa?: string[];
+  superviseTool?: string;
+  audit?: (entry: AuditEntry) => void;
+  log?: LogFn;
+  /** Direct mode only: where to dial for host:port (tests map names to 127.0.0.1). */
+  dial?: (host: string, port: number) => { host: string; port: number };
+  /** Timeout for establishing the upstream leg (ms). */
+  connectTimeoutMs?: number;
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host"]);
+
+interface Tunnel {
+  host: string;
+  port: number;
+}
+
+interface ConnState {
+  active: number;
+}
+
+class UpstreamRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(`upstream proxy answered ${status}`);
+  }
+}
+
+export class EgressProxy {
+  readonly leaves: LeafCache;
+  private routes: readonly Route[];
+  generation = 1;
+  private readonly outer: http.Server;
+  private readonly inner: http.Server;
+  private readonly tunnels = new WeakMap<net.Socket, Tunnel>();
+  private readonly conns = new Map<net.Socket, ConnState>();
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly upstreamCtx: tls.SecureContext | undefined;
+  private readonly proxyUrl: URL | undefined;
+  private closing = false;
+  private readonly log: LogFn;
+
+  constructor(private readonly opts: EgressProxyOptions) {
+    this.leaves = new LeafCache(opts.ca);
+    this.routes = opts.routes.routes;
+    this.log = opts.log ?? (() => {});
+    this.upstreamCtx = opts.upstreamCa ? tls.createSecureContext({ ca: opts.upstreamCa }) : undefined;
+    this.proxyUrl = opts.upstreamProxy ? new URL(opts.upstreamProxy) : undefined;
+    if (this.proxyUrl && this.proxyUrl.protocol !== "http:") throw new Error(`EGRESS_UPSTREAM_PROXY must be http://host:port, got ${opts.upstreamProxy}`);
+
+    const tune = (s: http.Server) => {
+      s.keepAliveTimeout = 65_000;
+      s.headersTimeout = 70_000;
+      s.requestTimeout = 0; // long uploads and streams are fine; idle sockets time out below
+    };
+    this.outer = http.createServer();
+    this.inner = http.createServer();
+    tune(this.outer);
+    tune(this.inner);
+    this.outer.on("connection", (s: net.Socket) => this.track(s));
+    this.outer.on("request", (req, res) => this.onOuterRequest(req, res));
+    this.outer.on("connect", (req, socket: net.Socket, head) => this.onConnect(req, socket, head));
+    this.outer.on("upgrade", (req, socket: net.Socket) => this.onUpgrade(req, socket, "http"));
+    this.inner.on("request", (req, res) => this.onTunnelRequest(req, res));
+    this.inner.on("upgrade", (req, socket: net.Socket) => this.onUpgrade(req, socket, "https"));
+    this.inner.on("clientError", (_err, socket: net.Socket) => socket.destroy());
+    this.outer.on("clientError", (_err, socket: net.Socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      else socket.destroy();
+    });
+  }
+
+  /** Swap the route table; requests already decided keep going. */
+  setRoutes(doc: RoutesDocument): void {
+    this.routes = doc.routes;
+    this.generation++;
+  }
+
+  get routeCount(): number {
+    return this.routes.length;
+  }
+
+  async listen(port: number, host = "0.0.0.0"): Promise<net.AddressInfo> {
+    await this.leaves.ready();
+    await new Promise<void>((resolve, reject) => {
+      this.outer.once("error", reject);
+      this.outer.listen(port, host, () => {
+        this.outer.off("error", reject);
+        resolve();
+      });
+    });
+    return this.outer.address() as net.AddressInfo;
+  }
+
+  /** Stop accepting; let in-flight requests finish (up to graceMs), then close everything. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.outer.close(() => resolve()));
+    for (const [s, st] of this.conns) if (st.active === 0) s.destroy();
+    const deadline = Date.now() + graceMs;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const s of this.conns.keys()) s.destroy();
+    for (const a of this.agents.values()) a.destroy();
+    await closed;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connection bookkeeping (for a clean shutdown).
+
+  private track(s: net.Socket): void {
+    this.conns.set(s, { active: 0 });
+    s.once("close", () => this.conns.delete(s));
+    s.on("error", () => {});
+  }
+
+  private begin(s: net.Socket): void {
+    const st = this.conns.get(s);
+    if (st) st.active++;
+  }
+
+  private end(s: net.Socket, res: http.ServerResponse): void {
+    const st = this.conns.get(s);
+    if (!st) return;
+    st.active--;
+    if (this.closing && st.active <= 0) {
+      if (res.writableFinished) s.end();
+      else s.destroy();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Entry points.
+
+  private onOuterRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? "";
+    if (url.startsWith("/")) {
+      // Not a proxy request: only the health endpoint answers.
+      if ((req.method === "GET" || req.method === "HEAD") && url === EGRESS_HEALTH_PATH) {
+        const body = JSON.stringify({ ok: !this.closing, routes: this.routes.length, generation: this.generation, leaves: this.leaves.minted });
+        res.writeHead(this.closing ? 503 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
+      const body = JSON.stringify({ blocked: true, reason: "not_a_proxy_request", message: "This is the egress proxy: send absolute-URI requests (http://host/path) or CONNECT host:443." });
+      res.writeHead(400, { "content-type": "application/json", [BLOCK_REASON_HEADER]: "not_a_proxy_request", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    this.handle(req, res, { scheme: "http" });
+  }
+
+  private onTunnelRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const sock = req.socket as tls.TLSSocket;
+    const t = this.tunnels.get(sock);
+    if (!t) {
+      res.destroy();
+      return;
+    }
+    const sni = typeof sock.servername === "string" && sock.servername ? sock.servername : undefined;
+    this.handle(req, res, { scheme: "https", connectHost: t.host, connectPort: t.port, sni });
+  }
+
+  private onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const started = performance.now();
+    const d = decideConnect(req.url ?? "", { superviseTool: this.opts.superviseTool });
+    if (d.action === "deny") {
+      const body = JSON.stringify(denyBody(d));
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n${BLOCK_REASON_HEADER}: ${d.reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      this.audit({ decision: "deny", reason: d.reason, scheme: "https", host: d.host, method: "CONNECT", path: "", injected: false, status: 403, bytes: Buffer.byteLength(body), ms: performance.now() - started });
+      return;
+    }
+    // The raw socket now belongs to the tunnel; the TLS socket on top is tracked instead.
+    this.conns.delete(socket);
+    socket.pause();
+    this.leaves.secureContext(d.host).then(
+      (secureContext) => {
+        if (socket.destroyed) return;
+        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        if (head.length) socket.unshift(head);
+        const tlsSock = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] });
+        tlsSock.on("error", () => tlsSock.destroy());
+        socket.on("error", () => tlsSock.destroy());
+        this.tunnels.set(tlsSock, { host: d.host, port: d.port });
+        this.track(tlsSock);
+        this.inner.emit("connection", tlsSock);
+        socket.resume();
+      },
+      (err) => {
+        this.log("error", "leaf certificate minting failed", { host: d.host, error: String(err) });
+        socket.end("HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      },
+    );
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, scheme: Scheme): void {
+    const t = scheme === "https" ? this.tunnels.get(socket) : undefined;
+    const d = decide(this.requestOf(req, { scheme, connectHost: t?.host, connectPort: t?.port }), this.routes, this.ctx());
+    const deny = d.action === "deny" ? d : ({ action: "deny", status: 403, reason: "upgrade_not_supported", message: "Protocol upgrades are not proxied.", host: d.host, method: req.method ?? "", path: d.path } as Deny);
+    const body = JSON.stringify(denyBody(deny));
+    socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n${BLOCK_REASON_HEADER}: ${deny.reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    this.audit({ decision: "deny", reason: deny.reason, scheme, host: deny.host, method: deny.method, path: deny.path, injected: false, status: 403, bytes: Buffer.byteLength(body), ms: 0 });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // One request.
+
+  private ctx() {
+    return { tokens: this.opts.tokens, superviseTool: this.opts.superviseTool };
+  }
+
+  private requestOf(req: http.IncomingMessage, where: Pick<EgressRequest, "scheme" | "connectHost" | "connectPort" | "sni">): EgressRequest {
+    return { ...where, method: req.method ?? "", target: req.url ?? "", headers: req.headersDistinct as EgressRequest["headers"] };
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, where: Pick<EgressRequest, "scheme" | "connectHost" | "connectPort" | "sni">): void {
+    const started = performance.now();
+    const sock = req.socket;
+    this.begin(sock);
+    res.once("close", () => this.end(sock, res));
+    if (this.closing) res.shouldKeepAlive = false;
+    const d = decide(this.requestOf(req, where), this.routes, this.ctx());
+    if (d.action === "deny") {
+      const body = JSON.stringify(denyBody(d));
+      res.writeHead(d.status, { "content-type": "application/json", [BLOCK_REASON_HEADER]: d.reason, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+      res.end(body);
+      req.resume();
+      this.audit({ decision: "deny", reason: d.reason, scheme: where.scheme, host: d.host, method: d.method, path: d.path, route: d.routeIndex, injected: false, status: d.status, bytes: Buffer.byteLength(body), ms: performance.now() - started });
+      return;
+    }
+    this.forward(req, res, d, where.scheme, started, false);
+  }
+
+  private outgoingHeaders(req: http.IncomingMessage, d: Allow): string[] {
+    const raw = req.rawHeaders;
+    const connectionTokens = new Set<string>();
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.toLowerCase() === "connection") for (const tok of raw[i + 1]!.split(",")) connectionTokens.add(tok.trim().toLowerCase());
+    }
+    const strip = new Set(d.strip);
+    const out: string[] = ["Host", d.host];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || strip.has(lower) || connectionTokens.has(lower)) continue;
+      if (d.inject && lower === d.inject.name.toLowerCase()) continue;
+      out.push(name, raw[i + 1]!);
+    }
+    if (d.inject) out.push(d.inject.name, d.inject.value);
+    return out;
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, retried: boolean): void {
+    const headers = this.outgoingHeaders(req, d);
+    const viaProxyCleartext = scheme === "http" && this.proxyUrl;
+    const options: http.RequestOptions = viaProxyCleartext
+      ? { host: this.proxyUrl!.hostname, port: Number(this.proxyUrl!.port || 80), path: `http://${d.host}${d.upstreamTarget}`, agent: this.agentFor("proxy", "", 0) }
+      : { host: d.host, port: d.port, path: d.upstreamTarget, agent: this.agentFor(scheme, d.host, d.port) };
+    options.method = req.method;
+    options.headers = headers as unknown as http.OutgoingHttpHeaders;
+    options.setHost = false;
+
+    let bytes = 0;
+    let done = false;
+    const finish = (decision: AuditEntry["decision"], reason: string, status: number) => {
+      if (done) return;
+      done = true;
+      this.audit({ decision, reason, scheme, host: d.host, method: req.method ?? "", path: d.path, route: d.routeIndex, injected: !!d.inject, stripped: d.strip.length ? d.strip : undefined, status, bytes, ms: performance.now() - started });
+    };
+
+    const upReq = http.request(options);
+    const bodyless = req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS" || req.method === "DELETE";
+    upReq.on("response", (upRes) => {
+      const out: string[] = [];
+      const raw = upRes.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const lower = raw[i]!.toLowerCase();
+        if (lower === "connection" || lower === "keep-alive" || lower === "transfer-encoding" || lower === "proxy-connection" || lower === "proxy-authenticate") continue;
+        out.push(raw[i]!, raw[i + 1]!);
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out as unknown as http.OutgoingHttpHeaders);
+      upRes.on("data", (c: Buffer) => (bytes += c.length));
+      upRes.pipe(res);
+      upRes.on("error", () => res.destroy());
+      res.once("close", () => {
+        if (!res.writableFinished) upRes.destroy();
+        finish("allow", "route", upRes.statusCode ?? 0);
+      });
+    });
+    upReq.on("error", (err: NodeJS.ErrnoException) => {
+      // A kept-alive upstream socket closed under us (pipelock caps tunnel lifetimes): retry once
+      // when nothing of the request body has been consumed.
+      if (!retried && (upReq as any).reusedSocket && bodyless && (err.code === "ECONNRESET" || err.code === "EPIPE") && !res.headersSent) {
+        this.forward(req, res, d, scheme, started, true);
+        return;
+      }
+      if (res.headersSent) {
+        res.destroy();
+        finish("error", "upstream_aborted", 0);
+        return;
+      }
+      const refused = err instanceof UpstreamRefused;
+      const status = refused ? err.status : 502;
+      const reason = refused ? "upstream_refused" : err.code === "ETIMEDOUT" ? "upstream_timeout" : err.code && /CERT|SSL|TLS|SELF_SIGNED|UNABLE/.test(err.code) ? "upstream_tls_error" : "upstream_unreachable";
+      const message = refused
+        ? `The upstream proxy (pipelock) refused ${d.host}: ${err.status} ${err.detail}`.trim()
+        : `Could not reach ${d.host}: ${err.code ?? ""} ${err.message}`.trim();
+      const body = JSON.stringify({ blocked: refused, reason, message, host: d.host, method: req.method, path: d.path });
+      res.writeHead(status, { "content-type": "application/json", [BLOCK_REASON_HEADER]: reason, "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      req.resume();
+      finish(refused ? "deny" : "error", reason, status);
+    });
+    res.once("close", () => {
+      if (!res.writableFinished) upReq.destroy();
+    });
+    if (bodyless && retried) upReq.end();
+    else req.pipe(upReq);
+  }
+
+  private agentFor(kind: string, host: string, port: number): http.Agent {
+    const key = `${kind}|${host}|${port}`;
+    let a = this.agents.get(key);
+    if (a) return a;
+    a = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 256, maxFreeSockets: 64, timeout: 30_000, scheduling: "lifo" });
+    if (kind === "https") {
+      (a as any).createConnection = (_o: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
+        this.openUpstream(host, port).then(
+          (s) => cb(null, s),
+          (e) => cb(e),
+        );
+        return undefined;
+      };
+    } else if (kind === "http" && this.opts.dial) {
+      const target = this.opts.dial(host, port);
+      (a as any).createConnection = () => net.connect(target.port, target.host);
+    }
+    this.agents.set(key, a);
+    return a;
+  }
+
+  /** A TLS connection to host:port, through pipelock's CONNECT when configured. SNI = host. */
+  private openUpstream(host: string, port: number): Promise<tls.TLSSocket> {
+    const timeout = this.opts.connectTimeoutMs ?? 15_000;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Error, s?: net.Socket) => {
+        if (settled) return;
+        settled = true;
+        s?.destroy();
+        reject(e);
+      };
+      const startTls = (raw: net.Socket) => {
+        const t = tls.connect({ socket: raw, servername: host, secureContext: this.upstreamCtx, ALPNProtocols: ["http/1.1"] });
+        t.setTimeout(timeout, () => fail(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" }), t));
+        t.once("secureConnect", () => {
+          t.setTimeout(0);
+          if (settled) {
+            t.destroy();
+            return;
+          }
+          settled = true;
+          resolve(t);
+        });
+        t.once("error", (e) => fail(e, t));
+      };
+      if (!this.proxyUrl) {
+        const target = this.opts.dial ? this.opts.dial(host, port) : { host, port };
+        const raw = net.connect(target.port, target.host);
+        raw.setNoDelay(true);
+        raw.once("error", (e) => fail(e, raw));
+        raw.once("connect", () => startTls(raw));
+        return;
+      }
+      const raw = net.connect(Number(this.proxyUrl.port || 80), this.proxyUrl.hostname);
+      raw.setNoDelay(true);
+      raw.setTimeout(timeout, () => fail(Object.assign(new Error("upstream proxy CONNECT timed out"), { code: "ETIMEDOUT" }), raw));
+      raw.once("error", (e) => fail(e, raw));
+      raw.once("connect", () => raw.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`));
+      let buf = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) {
+          if (buf.length > 16_384) fail(new Error("upstream proxy sent an oversized response head"), raw);
+          return;
+        }
+        raw.off("data", onData);
+        const head = buf.subarray(0, end).toString("latin1");
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+        if (status !== 200) {
+          const detail = buf.subarray(end + 4, end + 4 + 300).toString("utf8").trim();
+          fail(new UpstreamRefused(status || 502, detail || head.split("\r\n")[0]!), raw);
+          return;
+        }
+        raw.setTimeout(0);
+        raw.pause();
+        // Nothing may follow the 200 before our ClientHello; pipelock waits for it.
+        startTls(raw);
+      };
+      raw.on("data", onData);
+    });
+  }
+
+  private audit(e: Omit<AuditEntry, "ts">): void {
+    if (!this.opts.audit) return;
+    const entry: AuditEntry = { ts: new Date().toISOString(), ...e, ms: Math.round(e.ms * 100) / 100 };
+    if (entry.route === undefined) delete entry.route;
+    if (entry.stripped === undefined) delete entry.stripped;
+    this.opts.audit(entry);
+  }
+}
