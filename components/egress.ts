@@ -1,6 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import YAML from "yaml";
 import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import {
@@ -8,6 +7,7 @@ import {
   EgressSettingsSchema,
   PROPOSE_ROUTES_TOOL,
   egressSettingsToEnv,
+  renderRoutesYaml,
   type RoutesDocument,
 } from "../sidecars/egress/config.ts";
 import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
@@ -50,7 +50,7 @@ export class Egress extends pulumi.ComponentResource {
       `${name}-routes`,
       {
         path: args.state.egressRoutesFile,
-        content: "# Rendered by claude-bottle; approvals through supervise rewrite it.\n" + YAML.stringify(args.routes),
+        content: renderRoutesYaml(args.routes),
         kind: "egress-routes",
         reloadContainer: args.containerName,
       },

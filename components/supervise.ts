@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
 import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
+import { superviseSettingsToEnv } from "../sidecars/supervise/config.ts";
 
 export const SUPERVISE_ALIAS = "supervise";
 export const SUPERVISE_PORT = 8080;
@@ -33,14 +34,14 @@ export class Supervise extends pulumi.ComponentResource {
         readOnly: true,
         runtime: args.runtime,
         networksAdvanced: [{ name: args.internalNetwork, aliases: [SUPERVISE_ALIAS] }],
-        envs: [
-          `SUPERVISE_LISTEN=0.0.0.0:${SUPERVISE_PORT}`,
-          `SUPERVISE_BOTTLE=${args.identity}`,
-          `SUPERVISE_STATE_DIR=${CONTAINER_PATHS.superviseDir}`,
-          `SUPERVISE_EGRESS_CONFIG_DIR=${CONTAINER_PATHS.egressConfigDir}`,
-          `SUPERVISE_PIPELOCK_CONFIG_DIR=${CONTAINER_PATHS.pipelockConfigDir}`,
-          `SUPERVISE_AUDIT_LOG=${CONTAINER_PATHS.auditDir}/supervise.jsonl`,
-        ],
+        envs: superviseSettingsToEnv({
+          SUPERVISE_LISTEN: `0.0.0.0:${SUPERVISE_PORT}`,
+          SUPERVISE_BOTTLE: args.identity,
+          SUPERVISE_STATE_DIR: CONTAINER_PATHS.superviseDir,
+          SUPERVISE_EGRESS_CONFIG_DIR: CONTAINER_PATHS.egressConfigDir,
+          SUPERVISE_PIPELOCK_CONFIG_DIR: CONTAINER_PATHS.pipelockConfigDir,
+          SUPERVISE_AUDIT_LOG: `${CONTAINER_PATHS.auditDir}/supervise.jsonl`,
+        }),
         mounts: [
           { type: "bind", source: args.state.superviseDir, target: CONTAINER_PATHS.superviseDir, readOnly: false },
           { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },

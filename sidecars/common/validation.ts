@@ -157,3 +157,12 @@ export const hostName = (wildcard: boolean) =>
 export const envVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name like GITHUB_TOKEN" });
+
+/** Validated settings as sorted `KEY=value` env lines (unset keys left out). */
+export function settingsToEnv<S extends AnySchema>(schema: S, settings: unknown, where: string): string[] {
+  const parsed = parseWith(schema, settings, where) as Record<string, unknown>;
+  return Object.entries(parsed)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+}

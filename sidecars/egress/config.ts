@@ -2,7 +2,8 @@
 // (container env). The Egress component renders both with these schemas; the sidecar
 // loads both with the same schemas. Nothing is parsed two ways.
 import { z } from "zod";
-import { envVarName, hostName, parseWith } from "../common/validation.ts";
+import YAML from "yaml";
+import { envVarName, hostName, parseWith, settingsToEnv } from "../common/validation.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -71,6 +72,11 @@ export const RoutesDocumentSchema = z
 
 export type RoutesDocument = z.output<typeof RoutesDocumentSchema>;
 
+/** The routes file's exact bytes: the component renders it at `pulumi up`, `bottle approve` rewrites it; equal input → equal bytes (no drift). */
+export function renderRoutesYaml(doc: RoutesDocument): string {
+  return "# Rendered by claude-bottle; approvals through supervise rewrite it.\n" + YAML.stringify(doc);
+}
+
 export function parseRoutesDocument(data: unknown, where = "routes.yaml"): RoutesDocument {
   return parseWith(RoutesDocumentSchema, data, where);
 }
@@ -112,9 +118,5 @@ export function egressSettingsFromEnv(env: NodeJS.ProcessEnv): EgressSettings {
 }
 
 export function egressSettingsToEnv(settings: z.input<typeof EgressSettingsSchema>): string[] {
-  const parsed = parseWith(EgressSettingsSchema, settings, "egress settings");
-  return Object.entries(parsed)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${v}`)
-    .sort();
+  return settingsToEnv(EgressSettingsSchema, settings, "egress settings");
 }

@@ -1,0 +1,215 @@
+// The operator CLI's commands as importable functions: each takes an Io and returns an
+// exit code, so tests run them and check exactly what they print.
+import { parseArgs } from "node:util";
+import { bottlesHome } from "../sidecars/common/layout.ts";
+import { ConfigError } from "../sidecars/common/validation.ts";
+import { readAudit } from "../sidecars/supervise/audit.ts";
+import type { PlannedChange } from "../sidecars/supervise/changes.ts";
+import { approve, auditFile, planFor, reject, type ApplyOptions } from "./apply.ts";
+import { allProposals, bottleLabel, findBottle, findBottles, findProposal, UserError, type FoundProposal } from "./bottles.ts";
+import { lineDiff } from "./diff.ts";
+import { age, oneLine, sanitize, table } from "./text.ts";
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface CommandContext {
+  io: Io;
+  home?: string;
+  now?: number;
+  apply?: ApplyOptions;
+}
+
+export const USAGE = `usage: bottle <command>
+
+  pending                      pending proposals of every bottle on this host
+  show <id>                    a proposal: justification, what changes, diff before → after
+  approve <id> [--force]       apply it live (no restart), persist it into the stack config
+  reject <id> --reason "…"     refuse it; the agent reads the reason
+  audit <bottle> [--json]      the bottle's audit log, hash chain verified
+  dashboard                    interactive view: ↑/↓ or j/k select, a approve, r reject, d diff, q quit
+
+Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
+
+function planOrError(p: FoundProposal): PlannedChange | Error {
+  try {
+    return planFor(p);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+export function pendingRows(ctx: CommandContext): { found: FoundProposal; summary: string }[] {
+  const home = ctx.home ?? bottlesHome();
+  return allProposals(home, (m) => ctx.io.err(`warning: ${m}`))
+    .filter((p) => !p.decision)
+    .map((found) => {
+      const plan = planOrError(found);
+      const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "";
+      return { found, summary };
+    });
+}
+
+export function cmdPending(ctx: CommandContext): number {
+  const home = ctx.home ?? bottlesHome();
+  const rows = pendingRows(ctx);
+  if (!rows.length) {
+    const n = findBottles(home).length;
+    ctx.io.out(`no pending proposals (${n} bottle${n === 1 ? "" : "s"} on this host)`);
+    return 0;
+  }
+  const now = ctx.now ?? Date.now();
+  const lines = table([
+    ["ID", "BOTTLE", "KIND", "AGE", "ASKED", "CHANGE"],
+    ...rows.map(({ found: { proposal, bottle }, summary }) => [proposal.id, sanitize(bottle.record.identity), proposal.change.kind, age(proposal.createdAt, now), `${proposal.count}×`, oneLine(summary, 70)]),
+  ]);
+  for (const l of lines) ctx.io.out(l);
+  return 0;
+}
+
+/** Lines of `bottle show`: also the dashboard's diff view. */
+export function showLines(found: FoundProposal, now = Date.now()): string[] {
+  const { proposal, decision, bottle } = found;
+  const out: string[] = [];
+  out.push(`proposal ${proposal.id}  ${proposal.change.kind}  bottle ${sanitize(bottleLabel(bottle))}`);
+  out.push(`asked ${proposal.count}× since ${proposal.createdAt} (${age(proposal.createdAt, now)} ago)`);
+  if (decision) {
+    out.push(`status: ${decision.decision} by ${sanitize(decision.by)} at ${decision.at}` + (decision.reason ? ` — ${sanitize(decision.reason)}` : ""));
+  } else out.push("status: pending");
+  out.push("justification:");
+  const reqs = proposal.requests;
+  for (const r of reqs.slice(-3)) out.push(...sanitize(r.justification, true).split("\n").map((l) => `  ${l}`));
+  if (reqs.length > 3 || proposal.count > reqs.length) out.push(`  (${proposal.count - Math.min(3, reqs.length)} earlier request(s) not shown)`);
+  if (decision?.applied) {
+    out.push("applied:", ...decision.applied.summary.map((s) => `  ${sanitize(s)}`));
+    return out;
+  }
+  if (decision) return out;
+  const plan = planOrError(found);
+  if (plan instanceof Error) {
+    out.push(`cannot apply against the live config: ${sanitize(plan.message, true)}`);
+    return out;
+  }
+  out.push("changes:", ...plan.summary.map((s) => `  ${sanitize(s)}`));
+  if (plan.conflicts.length) out.push("conflicts (the live config moved since the proposal; approve needs --force):", ...plan.conflicts.map((c) => `  ! ${sanitize(c)}`));
+  for (const f of plan.files) {
+    const d = lineDiff(f.before, f.after);
+    out.push(`--- ${f.name} (live)`, `+++ ${f.name} (after approval)`);
+    if (!d.length) out.push("  (identical)");
+    else out.push(...d.map((l) => sanitize(l)));
+  }
+  return out;
+}
+
+export function cmdShow(ctx: CommandContext, id: string): number {
+  const found = findProposal(id, ctx.home ?? bottlesHome());
+  for (const l of showLines(found, ctx.now)) ctx.io.out(l);
+  return 0;
+}
+
+export async function cmdApprove(ctx: CommandContext, id: string, force = false): Promise<number> {
+  const found = findProposal(id, ctx.home ?? bottlesHome());
+  if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
+  const { decision } = await approve(found, { ...ctx.apply, force: force || ctx.apply?.force });
+  const a = decision.applied!;
+  ctx.io.out(`approved ${found.proposal.id} (${found.proposal.change.kind}) for bottle ${sanitize(found.bottle.record.identity)}`);
+  for (const s of a.summary) ctx.io.out(`  ${sanitize(s)}`);
+  if (a.files.length) ctx.io.out(`live: wrote ${a.files.join(", ")}`);
+  for (const r of a.reload) ctx.io.out(`reload: ${r}`);
+  ctx.io.out(`persisted: ${a.persisted.detail}`);
+  if (a.persisted.how === "failed") ctx.io.err(`warning: the change is live but not in the stack config; the next \`pulumi up\` would undo it`);
+  if (a.command) ctx.io.out(`next: rebuild the agent image and resume the bottle with\n  ${a.command}`);
+  return 0;
+}
+
+export async function cmdReject(ctx: CommandContext, id: string, reason: string | undefined): Promise<number> {
+  if (!reason?.trim()) throw new UserError('a reason is required: bottle reject <id> --reason "…" (the agent reads it)');
+  const found = findProposal(id, ctx.home ?? bottlesHome());
+  if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
+  const decision = await reject(found, reason, { by: ctx.apply?.by });
+  ctx.io.out(`rejected ${found.proposal.id} (${found.proposal.change.kind}) for bottle ${sanitize(found.bottle.record.identity)}; the agent reads: ${sanitize(decision.reason ?? "")}`);
+  return 0;
+}
+
+export function cmdAudit(ctx: CommandContext, bottleName: string, json = false): number {
+  const bottle = findBottle(bottleName, ctx.home ?? bottlesHome());
+  const file = auditFile(bottle);
+  const v = readAudit(file);
+  if (json) for (const l of v.lines) ctx.io.out(JSON.stringify(l));
+  else {
+    if (!v.lines.length && v.ok) ctx.io.out(`no audit entries yet (${file})`);
+    for (const l of v.lines) {
+      const detail = l.type === "rejected" ? `reason: ${l.reason}` : l.type === "approved" ? (l.summary as string[] | undefined)?.join("; ") ?? "" : l.type === "invalid" ? String(l.problem ?? "") : String(l.justification ?? "");
+      ctx.io.out(`#${l.seq}  ${l.at}  ${String(l.type).padEnd(8)}  ${String(l.id ?? "-").padEnd(10)}  ${String(l.kind ?? "").padEnd(18)}  ${sanitize(String(l.actor))}  ${oneLine(detail, 80)}`.trimEnd());
+    }
+  }
+  if (!v.ok) {
+    ctx.io.err(`audit chain BROKEN at line ${v.brokenAt} of ${file}: ${v.problem}`);
+    return 1;
+  }
+  ctx.io.out(`audit chain OK: ${v.lines.length} entr${v.lines.length === 1 ? "y" : "ies"}` + (v.lines.length ? `, head ${v.lines.at(-1)!.hash.slice(0, 16)}` : ""));
+  return 0;
+}
+
+/** Entry: parse argv (without node and script), run, map user mistakes to a message + exit 1. */
+export async function main(argv: string[], ctx: CommandContext & { dashboard?: () => Promise<number> }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { reason: { type: "string", short: "m" }, force: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    ctx.io.err(`bottle: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const [cmd, ...rest] = parsed.positionals;
+  const { values } = parsed;
+  if (values.help || !cmd || cmd === "help") {
+    (cmd || values.help ? ctx.io.out : ctx.io.err)(USAGE);
+    return cmd || values.help ? 0 : 2;
+  }
+  const need = (n: number, what: string) => {
+    if (rest.length !== n) throw new UsageError(`bottle ${cmd} takes ${what}`);
+  };
+  try {
+    switch (cmd) {
+      case "pending":
+        need(0, "no arguments");
+        return cmdPending(ctx);
+      case "show":
+        need(1, "one proposal id");
+        return cmdShow(ctx, rest[0]!);
+      case "approve":
+        need(1, "one proposal id");
+        return await cmdApprove(ctx, rest[0]!, values.force);
+      case "reject":
+        need(1, 'one proposal id and --reason "…"');
+        return await cmdReject(ctx, rest[0]!, values.reason);
+      case "audit":
+        need(1, "one bottle (its name or identity)");
+        return cmdAudit(ctx, rest[0]!, values.json);
+      case "dashboard":
+        need(0, "no arguments");
+        if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");
+        return await ctx.dashboard();
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.io.err(`bottle: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof UserError || err instanceof ConfigError) {
+      ctx.io.err(`bottle: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+class UsageError extends Error {}

@@ -1,0 +1,70 @@
+// `bottle dashboard` for real, in a tmux pane: it shows pending proposals, refreshes as
+// new ones arrive, rejects with a typed reason, approves, and quits on q.
+import test from "ava";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Supervisor } from "../../sidecars/supervise/server.ts";
+import { readDecision, superviseLayout } from "../../sidecars/supervise/proposal.ts";
+import { makeBottle, makeHome, until } from "./supervise-fixture.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const hasTmux = (() => {
+  try {
+    execFileSync("tmux", ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+(hasTmux ? test : test.skip)("dashboard under tmux: refresh, reject with a reason, approve, quit", async (t) => {
+  t.timeout(120_000);
+  const home = makeHome();
+  const fx = makeBottle(home, "dev");
+  const sup = new Supervisor(fx.settings);
+  const session = `cb-dash-${process.pid}`;
+  const socket = path.join(home, "tmux.sock");
+  const tmux = (...args: string[]) => execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8" });
+  t.teardown(() => {
+    sup.close();
+    try {
+      tmux("kill-server");
+    } catch {
+      /* already gone */
+    }
+  });
+  const first = sup.propose({ kind: "pipelock_allowlist", allowlist: ["paste.example.net"], base: [] }, "share a log").proposal;
+  tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "30", `cd ${root} && CLAUDE_BOTTLE_HOME=${home} PATH=/usr/bin:/bin:${path.dirname(process.execPath)} ./cli/bottle.ts dashboard; echo EXITED:$?; sleep 30`);
+  const screen = () => tmux("capture-pane", "-p", "-t", session);
+  await until(() => screen().includes(first.id), 30_000, "the dashboard to show the first proposal");
+  t.regex(screen(), /1 pending across 1 bottle/);
+
+  // A new proposal appears without a key press.
+  const second = sup.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net"], base: [] }, "read docs").proposal;
+  await until(() => screen().includes(second.id), 15_000, "refresh to show the second proposal");
+  t.regex(screen(), /2 pending across 1 bottle — 2 proposals\/min/);
+
+  // Reject the first (selected) with a reason typed at the prompt.
+  tmux("send-keys", "-t", session, "r");
+  await until(() => screen().includes("reason:"), 10_000, "the reason prompt");
+  tmux("send-keys", "-t", session, "-l", "no paste sites");
+  tmux("send-keys", "-t", session, "Enter");
+  const layout = superviseLayout(fx.layout.superviseDir);
+  await until(() => fs.existsSync(layout.decisionFile(first.id)), 20_000, "the reject decision");
+  t.like(readDecision(layout.decisionFile(first.id)), { decision: "rejected", reason: "no paste sites" });
+  const listed = (id: string) => screen().split("\n").some((l) => l.startsWith(`› ${id}`) || l.startsWith(`  ${id}`));
+  await until(() => !listed(first.id), 10_000, "the rejected proposal to leave the list");
+  t.true(listed(second.id));
+
+  // Approve the remaining one.
+  tmux("send-keys", "-t", session, "a");
+  await until(() => fs.existsSync(layout.decisionFile(second.id)), 30_000, "the approve decision");
+  t.is(readDecision(layout.decisionFile(second.id)).decision, "approved");
+  await until(() => screen().includes("approved " + second.id), 15_000, "the approval message");
+  t.true(fs.readFileSync(fx.layout.pipelockConfigFile, "utf8").includes("docs.example.net"));
+
+  tmux("send-keys", "-t", session, "q");
+  await until(() => screen().includes("EXITED:0"), 10_000, "the dashboard to quit cleanly");
+});

@@ -1,0 +1,91 @@
+// Shared by the supervise and CLI tests: a bottle state directory under a temp
+// CLAUDE_BOTTLE_HOME, with live routes, pipelock config and a stack config file.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { stateLayout, type BottleRecord } from "../../sidecars/common/layout.ts";
+import { renderPipelockConfig, pipelockConfigToYaml } from "../../sidecars/pipelock/config.ts";
+import { parseRoutesDocument, type RoutesDocument } from "../../sidecars/egress/config.ts";
+import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
+import { routeHosts } from "../../sidecars/supervise/proposal.ts";
+import { AUDIT_FILE_NAME } from "../../sidecars/supervise/audit.ts";
+import { superviseSettingsFromEnv, type SuperviseSettings } from "../../sidecars/supervise/config.ts";
+
+export const INITIAL_ROUTES: RoutesDocument = parseRoutesDocument({
+  version: 1,
+  routes: [
+    { host: "api.anthropic.com", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" }, role: "claude_code_oauth" },
+    { host: "github.com", methods: ["GET"], path_allowlist: ["/acme/"] },
+  ],
+});
+export const INITIAL_EXTRA = ["extra.example.org"];
+
+export const STACK_FILE = `# stack config of the dev bottle — keep this comment
+encryptionsalt: v1:abc:def
+config:
+  claude-bottle:agent: coder # the agent
+  aws:region: us-east-1
+`;
+
+export interface Fixture {
+  home: string;
+  stateDir: string;
+  projectDir: string;
+  record: BottleRecord;
+  layout: ReturnType<typeof stateLayout>;
+  settings: SuperviseSettings;
+}
+
+export function makeHome(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "cb-supervise-"));
+}
+
+export function makeBottle(home: string, name = "dev", extra: Partial<Record<string, string>> = {}): Fixture {
+  const stateDir = path.join(home, name);
+  const layout = stateLayout(stateDir);
+  const projectDir = path.join(home, `project-${name}`);
+  for (const d of [layout.egressConfigDir, layout.pipelockConfigDir, layout.superviseDir, layout.auditDir, layout.capabilityDir, projectDir]) fs.mkdirSync(d, { recursive: true });
+  const record: BottleRecord = {
+    version: 1,
+    identity: `${name}-coder`,
+    bottle: name,
+    agent: "coder",
+    stack: name,
+    project: "claude-bottle",
+    projectDir,
+    stateDir,
+    containers: { agent: `cb-${name}-agent`, egress: `cb-${name}-egress`, pipelock: `cb-${name}-pipelock`, supervise: `cb-${name}-supervise` },
+  };
+  fs.writeFileSync(layout.record, JSON.stringify(record, null, 2));
+  fs.writeFileSync(layout.egressRoutesFile, renderRoutesYaml(INITIAL_ROUTES));
+  fs.writeFileSync(layout.pipelockConfigFile, pipelockConfigToYaml(renderPipelockConfig({ allowlist: [...routeHosts(INITIAL_ROUTES), ...INITIAL_EXTRA] })));
+  fs.writeFileSync(path.join(projectDir, `Pulumi.${name}.yaml`), STACK_FILE);
+  const settings = superviseSettingsFromEnv({
+    SUPERVISE_LISTEN: "127.0.0.1:0",
+    SUPERVISE_BOTTLE: record.identity,
+    SUPERVISE_STATE_DIR: layout.superviseDir,
+    SUPERVISE_EGRESS_CONFIG_DIR: layout.egressConfigDir,
+    SUPERVISE_PIPELOCK_CONFIG_DIR: layout.pipelockConfigDir,
+    SUPERVISE_AUDIT_LOG: path.join(layout.auditDir, AUDIT_FILE_NAME),
+    SUPERVISE_KEEPALIVE_MS: "100",
+    SUPERVISE_POLL_MS: "50",
+    ...extra,
+  });
+  return { home, stateDir, projectDir, record, layout, settings };
+}
+
+export function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (l: string) => out.push(...l.split("\n")), err: (l: string) => err.push(...l.split("\n")) }, out, err };
+}
+
+export async function until<T>(fn: () => T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,175 @@
+// The operator CLI's printed output, user mistakes (clear message, no stack trace), and
+// the real `bottle` bin once. Proposals come from the Supervisor class directly (no HTTP).
+import test from "ava";
+import fs from "node:fs";
+import path from "node:path";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Supervisor } from "../../sidecars/supervise/server.ts";
+import { parseProposedRoutes } from "../../sidecars/supervise/proposal.ts";
+import { main, USAGE } from "../../cli/commands.ts";
+import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const supervisors: Supervisor[] = [];
+test.after.always(() => supervisors.forEach((s) => s.close()));
+
+function world() {
+  const home = makeHome();
+  const fx = makeBottle(home, "dev");
+  const sup = new Supervisor(fx.settings);
+  supervisors.push(sup);
+  return { home, fx, sup };
+}
+
+async function run(home: string, ...argv: string[]) {
+  const c = capture();
+  const code = await main(argv, { io: c.io, home, now: Date.now(), apply: { docker: false, usePulumi: false, by: "alice" } });
+  return { code, out: c.out, err: c.err };
+}
+
+test("pending: empty, then a table of every bottle's pending proposals", async (t) => {
+  const { home, fx, sup } = world();
+  t.deepEqual(await run(home, "pending"), { code: 0, out: ["no pending proposals (1 bottle on this host)"], err: [] });
+  const fx2 = makeBottle(home, "web");
+  const sup2 = new Supervisor(fx2.settings);
+  supervisors.push(sup2);
+  sup.propose({ kind: "egress_routes", routes: parseProposedRoutes([...INITIAL_ROUTES.routes, { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES }, "pip install");
+  sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs");
+  sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs again");
+  const r = await run(home, "pending");
+  t.is(r.code, 0);
+  t.is(r.out.length, 3);
+  t.regex(r.out[0]!, /^ID +BOTTLE +KIND +AGE +ASKED +CHANGE$/);
+  t.regex(r.out[1]!, /^p-[0-9a-f]{8}  dev-coder  egress_routes +\d+s +1× +\+ route pypi\.example\.org GET$/);
+  t.regex(r.out[2]!, /^p-[0-9a-f]{8}  web-coder  pipelock_allowlist +\d+s +2× +\+ pipelock allowlist docs\.example\.net$/);
+  sup.close();
+  sup2.close();
+  void fx;
+});
+
+test("show: justification, changes and a diff of before → after; agent text cannot drive the terminal", async (t) => {
+  const { home, sup } = world();
+  const { proposal } = sup.propose(
+    { kind: "egress_routes", routes: parseProposedRoutes([INITIAL_ROUTES.routes[0], { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES },
+    "swap github for pypi\u001b[2J\u001b]0;pwned\u0007",
+  );
+  const r = await run(home, "show", proposal.id);
+  t.is(r.code, 0);
+  const text = r.out.join("\n");
+  t.false(text.includes("\u001b"), "escape sequences from the agent are neutralised");
+  t.true(r.out.includes("  swap github for pypi\\u001b[2J\\u001b]0;pwned\\u0007"));
+  t.is(r.out[0], `proposal ${proposal.id}  egress_routes  bottle dev (dev-coder)`);
+  t.true(r.out.includes("status: pending"));
+  t.true(r.out.includes("changes:"));
+  t.true(r.out.includes("  + route pypi.example.org GET"));
+  t.true(r.out.includes("  - route github.com GET /acme/"));
+  t.true(r.out.includes("--- routes.yaml (live)"));
+  t.true(r.out.includes("+++ routes.yaml (after approval)"));
+  t.true(r.out.includes("-   - host: github.com"));
+  t.true(r.out.includes("+   - host: pypi.example.org"));
+  t.true(r.out.includes("--- pipelock.yaml (live)"));
+  t.true(r.out.includes("+   - pypi.example.org"));
+  t.true(r.out.includes("-   - github.com"));
+  // A unique prefix works too.
+  t.is((await run(home, "show", proposal.id.slice(0, 6))).code, 0);
+  sup.close();
+});
+
+test("approve then reject: printed results; a decided proposal cannot be decided again", async (t) => {
+  const { home, fx, sup } = world();
+  const a = sup.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs").proposal;
+  const b = sup.propose({ kind: "pipelock_allowlist", allowlist: [], base: ["extra.example.org"] }, "tidy").proposal;
+  const r = await run(home, "approve", a.id);
+  t.is(r.code, 0, r.err.join("\n"));
+  t.deepEqual(r.out, [
+    `approved ${a.id} (pipelock_allowlist) for bottle dev-coder`,
+    "  + pipelock allowlist docs.example.net",
+    `live: wrote ${fx.layout.pipelockConfigFile}`,
+    "reload: reload signals off; cb-dev-pipelock reloads on the file change",
+    `persisted: wrote claude-bottle:pipelockAllowlist into ${path.join(fx.projectDir, "Pulumi.dev.yaml")}`,
+  ]);
+  t.deepEqual(await run(home, "approve", a.id), { code: 1, out: [], err: [`bottle: proposal ${a.id} is already approved`] });
+  t.deepEqual(await run(home, "reject", b.id), { code: 1, out: [], err: ['bottle: a reason is required: bottle reject <id> --reason "…" (the agent reads it)'] });
+  t.deepEqual(await run(home, "reject", b.id, "--reason", "keep extra.example.org"), {
+    code: 0,
+    out: [`rejected ${b.id} (pipelock_allowlist) for bottle dev-coder; the agent reads: keep extra.example.org`],
+    err: [],
+  });
+  const shown = await run(home, "show", a.id);
+  t.true(shown.out.some((l) => /^status: approved by alice at /.test(l)));
+  t.true(shown.out.includes("applied:"));
+  sup.close();
+});
+
+test("audit: entries listed, chain verified; tampering is reported with exit 1", async (t) => {
+  const { home, fx, sup } = world();
+  const { proposal } = sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
+  await run(home, "reject", proposal.id, "-m", "no");
+  const r = await run(home, "audit", "dev");
+  t.is(r.code, 0);
+  t.is(r.out.length, 3);
+  t.regex(r.out[0]!, new RegExp(`^#0  \\S+  proposed  ${proposal.id}  pipelock_allowlist  +agent  need x$`));
+  t.regex(r.out[1]!, new RegExp(`^#1  \\S+  rejected  ${proposal.id}  pipelock_allowlist  +alice  reason: no$`));
+  t.regex(r.out[2]!, /^audit chain OK: 2 entries, head [0-9a-f]{16}$/);
+  const json = await run(home, "audit", "dev-coder", "--json");
+  t.is(JSON.parse(json.out[1]!).type, "rejected");
+  const file = path.join(fx.layout.auditDir, "supervise.jsonl");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"reason":"no"', '"reason":"yes"'));
+  const bad = await run(home, "audit", "dev");
+  t.is(bad.code, 1);
+  t.deepEqual(bad.err, [`audit chain BROKEN at line 2 of ${file}: content does not match its hash (the line was edited)`]);
+  sup.close();
+});
+
+test("user mistakes: clear one-line errors and exit codes, never a stack trace", async (t) => {
+  const { home, sup } = world();
+  t.deepEqual(await run(home, "show", "p-deadbeef"), { code: 1, out: [], err: ["bottle: no proposal \"p-deadbeef\" on this host; `bottle pending` lists the 0 pending ones"] });
+  t.deepEqual(await run(home, "approve", "nope"), { code: 1, out: [], err: ["bottle: no proposal \"nope\" on this host; `bottle pending` lists the 0 pending ones"] });
+  t.deepEqual(await run(home, "audit", "prod"), { code: 1, out: [], err: [`bottle: no bottle "prod" on this host (${home}); known: dev-coder`] });
+  const unknown = await run(home, "frobnicate");
+  t.is(unknown.code, 2);
+  t.is(unknown.err[0], 'bottle: unknown command "frobnicate"');
+  const extra = await run(home, "show");
+  t.is(extra.code, 2);
+  t.is(extra.err[0], "bottle: bottle show takes one proposal id");
+  const badFlag = await run(home, "pending", "--colour");
+  t.is(badFlag.code, 2);
+  t.regex(badFlag.err[0]!, /^bottle: Unknown option '--colour'/);
+  t.deepEqual(await run(home, "--help"), { code: 0, out: USAGE.split("\n"), err: [] });
+  const none = await run(home);
+  t.is(none.code, 2);
+  sup.close();
+});
+
+test("a corrupt proposal file is skipped with a warning, not a crash", async (t) => {
+  const { home, fx, sup } = world();
+  fs.mkdirSync(path.join(fx.layout.superviseDir, "proposals"), { recursive: true });
+  fs.writeFileSync(path.join(fx.layout.superviseDir, "proposals", "p-00000000.json"), "{ not json");
+  const r = await run(home, "pending");
+  t.is(r.code, 0);
+  t.deepEqual(r.out, ["no pending proposals (1 bottle on this host)"]);
+  t.regex(r.err[0]!, /^warning: skipping .*p-00000000\.json: .*not valid JSON/);
+  sup.close();
+});
+
+test("the bottle bin: runs through its shebang; user errors print one line on stderr", async (t) => {
+  const { home, sup } = world();
+  const { proposal } = sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
+  const bin = path.join(root, "cli", "bottle.ts");
+  const exec = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(bin, args, { cwd: root, env: { ...process.env, CLAUDE_BOTTLE_HOME: home } }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code as number) : 0, stdout, stderr })),
+    );
+  const pending = await exec("pending");
+  t.is(pending.code, 0, pending.stderr);
+  t.true(pending.stdout.includes(proposal.id));
+  const bad = await exec("approve", "p-ffffffff");
+  t.is(bad.code, 1);
+  t.is(bad.stderr, "bottle: no proposal \"p-ffffffff\" on this host; `bottle pending` lists the 1 pending one\n");
+  const dash = await exec("dashboard");
+  t.is(dash.code, 1);
+  t.regex(dash.stderr, /the dashboard needs an interactive terminal/);
+  sup.close();
+});
