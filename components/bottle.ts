@@ -3,6 +3,7 @@ import path from "node:path";
 import { Agent, agentImage, workspaceSnapshotFile } from "./agent.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { Egress } from "./egress.ts";
+import { GitGate } from "./gitGate.ts";
 import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { BottleNetworks } from "./networks.ts";
@@ -64,6 +65,7 @@ export class Bottle extends pulumi.ComponentResource {
       egress: containerName("egress"),
       pipelock: containerName("pipelock"),
       ...(spec.bottle.supervise ? { supervise: containerName("supervise") } : {}),
+      ...(spec.upstreams.length ? { "git-gate": containerName("git-gate") } : {}),
     };
     const record: BottleRecord = {
       version: 1,
@@ -141,7 +143,25 @@ export class Bottle extends pulumi.ComponentResource {
         )
       : undefined;
 
-    const directHosts = [...(supervise ? ["supervise"] : [])];
+    const gitGate = spec.upstreams.length
+      ? new GitGate(
+          `${name}-git-gate`,
+          {
+            identity,
+            containerName: names["git-gate"]!,
+            image: image("git-gate").repoDigest,
+            internalNetwork: networks.internal.name,
+            outsideNetwork: networks.outside.name,
+            upstreams: spec.upstreams,
+            hosts: spec.bottle.extra_hosts,
+            manifestPath: `bottles.${spec.bottleName}`,
+            manifestFile: spec.manifestFile,
+          },
+          afterState,
+        )
+      : undefined;
+
+    const directHosts = [...(supervise ? ["supervise"] : []), ...(gitGate ? ["git-gate"] : [])];
     const agent = new Agent(
       `${name}-agent`,
       {
@@ -157,6 +177,7 @@ export class Bottle extends pulumi.ComponentResource {
         proxyUrl: egress.proxyUrl,
         directHosts,
         superviseUrl: supervise?.mcpUrl,
+        gitConfig: gitGate?.agentGitConfig,
         prompt: spec.agent.prompt,
         model: spec.agent.model,
         routes: spec.routes,
@@ -168,7 +189,7 @@ export class Bottle extends pulumi.ComponentResource {
         retainVolumes: args.retainVolumes,
         runtime: args.runtime ?? "runc",
       },
-      { parent: this, dependsOn: [egress, ...(supervise ? [supervise] : [])] },
+      { parent: this, dependsOn: [egress, ...(supervise ? [supervise] : []), ...(gitGate ? [gitGate] : [])] },
     );
 
     this.identity = identity;
@@ -182,6 +203,7 @@ export class Bottle extends pulumi.ComponentResource {
       pipelock: pipelock.container.name,
     };
     if (supervise) containers.supervise = supervise.container.name;
+    if (gitGate) containers["git-gate"] = gitGate.container.name;
     this.containerNames = pulumi.all(containers);
     this.networkNames = pulumi.all({ internal: networks.internal.name, link: networks.link.name, outside: networks.outside.name } as Record<string, pulumi.Output<string>>);
     this.caFingerprints = pulumi.output({ egress: egressCa.sha256Fingerprint, pipelock: pipelockCa.sha256Fingerprint });

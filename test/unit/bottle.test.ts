@@ -58,6 +58,9 @@ test("only the sidecars that must reach outside are on the outside network; pipe
   t.false(nets.outside.internal);
   const on = (net: string) => cap.byType(TYPES.container).filter((c) => networksOf(c).includes(net)).map(role).sort();
   t.deepEqual(on(nets.outside.name), ["pipelock"]);
+  const full = await fullCap;
+  const fullOutside = full.byType(TYPES.network).find((n) => role(n) === "outside")!.inputs.name;
+  t.deepEqual(full.byType(TYPES.container).filter((c) => networksOf(c).includes(fullOutside)).map(role).sort(), ["git-gate", "pipelock"]);
   t.deepEqual(on(nets.link.name), ["egress", "pipelock"]);
   t.deepEqual(on(nets.internal.name), ["agent", "egress", "supervise"]);
 });
@@ -164,4 +167,30 @@ test("image overrides reach the builds as build args", async (t) => {
 
 test("outside-facing sidecars get the manifest's extra hosts", async (t) => {
   t.deepEqual((await fullCap).container("pipelock").inputs.hosts, [{ host: "api.github.com", ip: "10.213.0.10" }]);
+});
+
+test("git upstreams bring a git-gate on internal + outside, keys as secrets, and the agent's insteadOf", async (t) => {
+  const cap = await fullCap;
+  const gate = cap.container("git-gate");
+  const nets = Object.fromEntries(cap.byType(TYPES.network).map((n) => [role(n), n.inputs.name]));
+  t.deepEqual(networksOf(gate), [nets.internal, nets.outside].sort());
+  t.deepEqual(gate.inputs.hosts, [{ host: "github.com", ip: "10.213.0.20" }, { host: "api.github.com", ip: "10.213.0.10" }]);
+  const key = gate.inputs.uploads.find((u: any) => u.file === "/etc/claude-bottle/git-gate/keys/app");
+  t.regex(key.content, /BEGIN OPENSSH PRIVATE KEY/);
+  t.is(key.permissions, "0600");
+  t.true(isSecretValue(gate.rawInputs.uploads));
+  const config = JSON.parse(gate.inputs.uploads.find((u: any) => u.file.endsWith("upstreams.json")).content);
+  t.deepEqual(config.upstreams.map((u: any) => u.url), ["ssh://git@github.com/acme/app.git"]);
+  const agent = cap.container("agent");
+  const gitconfig = agent.inputs.uploads.find((u: any) => String(u.file).endsWith("gitconfig")).content;
+  t.regex(gitconfig, /\[url "git:\/\/git-gate:9418\/app\.git"\]/);
+  t.regex(gitconfig, /insteadOf = "?git@github\.com:acme\/app\.git"?/);
+  t.notRegex(JSON.stringify(agent.inputs), /OPENSSH PRIVATE KEY/);
+  const env = agent.inputs.envs.find((e: string) => e.startsWith("NO_PROXY="));
+  t.true(env.split("=")[1].split(",").includes("git-gate"));
+});
+
+test("no git upstreams, no git-gate", async (t) => {
+  const cap = await defaultCap;
+  t.false(cap.byType(TYPES.container).some((c) => role(c) === "git-gate"));
 });

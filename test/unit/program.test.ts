@@ -30,3 +30,16 @@ test("runtime choice rules", (t) => {
   t.regex(err!.message, /runsc was requested but the Docker daemon offers: runc/);
   t.regex(err!.message, /apt-get install runsc/);
 });
+
+test("the same git host with two IPs is a manifest error naming both upstreams", async (t) => {
+  const { fixture, FULL_ENV } = await import("./helpers/fixtures.ts");
+  const manifest = fixture("full", (m) => {
+    const first = m.bottles.dev.git.upstreams[0];
+    m.bottles.dev.git.upstreams.push({ ...first, name: "lib", url: "git@github.com:acme/lib.git", extra_hosts: { "github.com": "10.213.0.99" } });
+  });
+  const err = await t.throwsAsync(captureBottle({ manifest, env: FULL_ENV }));
+  t.true(pulumi.RunError.isInstance(err));
+  t.regex(err!.message, /bottles\.dev\.git\.upstreams\[1\]\.extra_hosts\.github\.com/);
+  t.regex(err!.message, /"app"/);
+  t.regex(err!.message, /"lib"/);
+});
