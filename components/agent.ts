@@ -106,16 +106,15 @@ export function agentEnv(args: Pick<AgentArgs, "proxyUrl" | "directHosts" | "rou
     GIT_SSL_CAINFO: SYSTEM_CA_BUNDLE,
     HOME: AGENT_HOME,
   };
-  const roles = new Set(args.routes.routes.map((r) => r.role));
+  const roles = new Set(args.routes.routes.flatMap((r) => (r.role ? [r.role] : [])));
   if (roles.has("claude_code_oauth")) env.CLAUDE_CODE_OAUTH_TOKEN = AGENT_PLACEHOLDER_TOKEN;
   if (roles.has("anthropic_api_key")) env.ANTHROPIC_API_KEY = AGENT_PLACEHOLDER_TOKEN;
-  if (roles.size) {
-    // Telemetry and update checks would only be refused by egress; don't make noise.
-    env.DISABLE_TELEMETRY = "1";
-    env.DISABLE_ERROR_REPORTING = "1";
-    env.DISABLE_AUTOUPDATER = "1";
-    env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1";
-  }
+  // Telemetry, error reports and update checks are off in every bottle (required when a
+  // route injects the Anthropic credential; elsewhere egress would only refuse them).
+  env.DISABLE_TELEMETRY = "1";
+  env.DISABLE_ERROR_REPORTING = "1";
+  env.DISABLE_AUTOUPDATER = "1";
+  env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = "1";
   if (args.superviseUrl) env.CLAUDE_BOTTLE_SUPERVISE_URL = args.superviseUrl;
   if (args.model) env.ANTHROPIC_MODEL = args.model;
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
@@ -211,7 +210,6 @@ export class Agent extends pulumi.ComponentResource {
           { volumeName: this.home.name, containerPath: AGENT_HOME },
           { volumeName: this.workspace.name, containerPath: AGENT_WORKSPACE },
         ],
-        workingDir: AGENT_WORKSPACE,
         mustRun: true,
       },
       { parent: this },

@@ -180,6 +180,7 @@ export class Bottle extends pulumi.ComponentResource {
         gitConfig: gitGate?.agentGitConfig,
         prompt: spec.agent.prompt,
         model: spec.agent.model,
+        skills: spec.agent.skills,
         routes: spec.routes,
         homeVolumeName: `${prefix}${identity}-home`,
         workspaceVolumeName: `${prefix}${identity}-workspace`,

@@ -62,7 +62,19 @@ export function parseAgentMarkdown(text: string, file: string): AgentSpec {
   if (!AGENT_NAME_RE.test(name)) throw new ConfigError(file, [`agent file name "${name}" must be lowercase letters, digits and dashes (at most 31): it names containers`]);
   const prompt = m[2]!.trim();
   if (!prompt) throw new ConfigError(file, ["the body (the agent's prompt) is empty"]);
-  return { ...front, name, prompt, file };
+  const skills: Record<string, string> = {};
+  front.skills.forEach((dir, i) => {
+    const abs = resolveFrom(path.dirname(file), dir);
+    const skill = path.basename(abs);
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(skill)) throw new ConfigError(file, [`skills[${i}]: directory name "${skill}" names the skill: lowercase letters, digits and dashes`]);
+    if (skills[skill] !== undefined) throw new ConfigError(file, [`skills[${i}]: a second skill named "${skill}"`]);
+    try {
+      skills[skill] = fs.readFileSync(path.join(abs, "SKILL.md"), "utf8");
+    } catch {
+      throw new ConfigError(file, [`skills[${i}]: ${path.join(abs, "SKILL.md")} cannot be read (a skill is a directory holding SKILL.md)`]);
+    }
+  });
+  return { bottle: front.bottle, description: front.description, model: front.model, skills, name, prompt, file };
 }
 
 export function loadManifest(file: string): LoadedManifest {

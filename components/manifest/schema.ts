@@ -78,11 +78,15 @@ export const AgentFrontMatterSchema = z.strictObject({
   description: z.string().optional(),
   /** Claude model alias or id handed to `claude --model`. */
   model: z.string().min(1).optional(),
+  /** Claude Code skills: directories (relative to the agent file) each holding a SKILL.md. */
+  skills: z.array(z.string().min(1)).default([]),
 });
 
 export type AgentFrontMatter = z.output<typeof AgentFrontMatterSchema>;
 
-export interface AgentSpec extends AgentFrontMatter {
+export interface AgentSpec extends Omit<AgentFrontMatter, "skills"> {
+  /** skill name (directory name) → SKILL.md text. */
+  skills: Record<string, string>;
   name: string;
   prompt: string;
   file: string;

@@ -61,6 +61,7 @@ const cases: Case[] = [
   { title: "agent front-matter unknown key", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\nmodle: opus\n---\nx\n" }, expect: ["a.md", "modle", 'did you mean "model"'], at: "agent" },
   { title: "agent with an empty prompt", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\n---\n\n" }, expect: ["a.md", "prompt) is empty"], at: "agent" },
   { title: "agent file name that cannot name a container", manifest: "bottles:\n  dev: {}\n", agents: { "My Agent.md": "---\nbottle: dev\n---\nx\n" }, expect: ["My Agent.md", "lowercase"], at: "agent" },
+  { title: "agent skill directory without SKILL.md", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\nskills: [skills/review]\n---\nx\n" }, expect: ["a.md", "skills[0]", "SKILL.md cannot be read"], at: "agent" },
   { title: "stack config names an unknown agent", manifest: "bottles:\n  dev: {}\n", agent: "codr", expect: ["claude-bottle:agent", '"codr"', 'did you mean "coder"'], at: "stack" },
   { title: "invalid routes override in stack config", manifest: "bottles:\n  dev: {}\n", overrides: { routes: '{"version":1,"routes":[{"host":"a.example.com","method":["GET"]}]}' }, expect: ["stack config claude-bottle:routes", "routes[0].method", 'did you mean "methods"'], at: "stack" },
 ];
@@ -104,4 +105,14 @@ test("stack-config overrides replace the manifest's routes and allowlist", (t) =
   t.deepEqual(spec.pipelockAllowlist, ["api.anthropic.com", "extra.example.com", "new.example.com"]);
   t.deepEqual(Object.keys(spec.tokens), ["CLAUDE_CODE_OAUTH_TOKEN"], "a token no route needs is not read");
   t.true(fs.existsSync(path.dirname(file)));
+});
+
+test("agent skills are read from directories next to the agent file", (t) => {
+  const file = rawManifest("bottles:\n  dev: {}\n", { "a.md": "---\nbottle: dev\nskills: [skills/review]\n---\nReview.\n" });
+  const dir = path.join(path.dirname(file), "agents", "skills", "review");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "SKILL.md"), "---\nname: review\n---\nHow to review.\n");
+  const spec = resolveBottle(loadManifest(file), { env: {} });
+  t.deepEqual(Object.keys(spec.agent.skills), ["review"]);
+  t.regex(spec.agent.skills.review!, /How to review/);
 });
