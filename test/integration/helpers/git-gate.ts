@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { agentGitConfig } from "../../../sidecars/git-gate/gate.ts";
-import { aptEnsure, freePort, waitForPort } from "./sshd.ts";
+import { aptEnsure, freePort, killOnExit, waitForPort } from "./sshd.ts";
 
 /** What the gate's scripts need on the host (the image installs the same). */
 export function ensureGateTools(): void {
@@ -118,6 +118,7 @@ export async function startGate(opts: { upstreams: GateUpstreamSpec[]; gitleaks:
   const out = fs.openSync(logFile, "a");
   const proc: ChildProcess = spawn("bash", [path.join(GATE_DIR, "entrypoint.sh")], { env, stdio: ["ignore", out, out] });
   fs.closeSync(out);
+  killOnExit(proc);
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const started = await Promise.race([waitForPort(port, 10_000).then(() => "up" as const), exited.then((code) => code)]);

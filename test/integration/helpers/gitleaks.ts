@@ -25,7 +25,7 @@ export function ensureGitleaks(): string {
   const bin = gitleaksPath();
   if (fs.existsSync(bin)) return bin;
   const go = findGo();
-  if (!go) throw new Error(`gitleaks ${GITLEAKS_VERSION} is not cached at ${bin} and no Go toolchain was found: install Go (https://go.dev/doc/install), or set GITLEAKS_BIN to a gitleaks ${GITLEAKS_VERSION} binary`);
+  if (!go) throw new Error(`gitleaks ${GITLEAKS_VERSION} is not cached at ${bin} and no Go toolchain was found: install Go >= 1.24 (gitleaks ${GITLEAKS_VERSION} needs it), or set GITLEAKS_BIN to a gitleaks ${GITLEAKS_VERSION} binary`);
   fs.mkdirSync(path.dirname(bin), { recursive: true });
   const gobin = fs.mkdtempSync(path.join(path.dirname(bin), ".tmp-"));
   try {

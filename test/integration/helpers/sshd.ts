@@ -40,6 +40,18 @@ export function ensureSshd(): string {
   return aptEnsure(SSHD, "openssh-server");
 }
 
+const live = new Set<ChildProcess>();
+let exitHook = false;
+/** If the test process dies without teardown (uncaught exception), don't leave `proc` behind. */
+export function killOnExit(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", () => live.forEach((p) => p.kill("SIGKILL")));
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -143,6 +155,7 @@ export async function startSshd(): Promise<Sshd> {
   const log = fs.openSync(path.join(dir, "sshd.log"), "a");
   const proc: ChildProcess = spawn(SSHD, ["-D", "-e", "-f", configFile], { stdio: ["ignore", log, log] });
   fs.closeSync(log);
+  killOnExit(proc);
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   try {
     await waitForPort(port, 10_000, "SSH-");
