@@ -2,6 +2,7 @@
 // config directories), signal a reload (best effort), persist into the stack config,
 // then write the decision file that wakes the waiting tool call. Decisions are written
 // exclusively: a proposal is decided once, whoever is first.
+import { reloadCommand } from "../sidecars/common/reload.ts";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -95,7 +96,7 @@ export async function signalReload(containers: string[], docker: string | false 
       out.push(`${c} is not running; it loads the new file when it starts`);
       continue;
     }
-    const kill = await run(bin, ["kill", "--signal", "HUP", c]);
+    const kill = await run(bin, reloadCommand(c));
     out.push(kill.ok ? `sent SIGHUP to ${c}` : `could not signal ${c} (${kill.out.split("\n")[0]}); it reloads on the file change`);
   }
   return out;

@@ -58,7 +58,10 @@ export class Bottle extends pulumi.ComponentResource {
       PIPELOCK_IMAGE: spec.bottle.images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
       GITLEAKS_IMAGE: spec.bottle.images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
     };
-    const image = (role: Role) => sidecarImage(`${name}-${role}-image`, { role, imageName: `${prefix}${role}:${identity}`, baseImages }, child);
+    // Behind TLS inspection, the agent image's npm install needs the same extra CAs (build stage only).
+    const buildArgs: Partial<Record<Role, Record<string, string>>> = spec.extraCaPems.length ? { agent: { BUILD_EXTRA_CA_PEM: spec.extraCaPems.join("\n") } } : {};
+    const image = (role: Role) =>
+      sidecarImage(`${name}-${role}-image`, { role, imageName: `${prefix}${role}:${identity}`, baseImages, extraArgs: buildArgs[role] }, child);
 
     const names: Record<string, string> = {
       agent: containerName("agent"),

@@ -75,7 +75,6 @@ export class Egress extends pulumi.ComponentResource {
         name: args.containerName,
         image: args.image,
         user: operator.user,
-        readOnly: true,
         runtime: args.runtime,
         networksAdvanced: [
           { name: args.internalNetwork, aliases: [EGRESS_ALIAS] },

@@ -1,12 +1,13 @@
 // Files in the bottle's host state directory that sidecars watch (routes, pipelock config)
 // or that the operator CLI reads (bottle.json). Written atomically at `pulumi up` by a
 // dynamic provider, so editing a route changes this resource only — never a container.
-// After writing, a best-effort SIGHUP tells the watching container to reload now.
+// After writing, a best-effort SIGHUP (see reloadCommand) tells the watching container to reload now.
 import * as pulumi from "@pulumi/pulumi";
 import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
 import childProcess from "node:child_process";
+import { reloadCommand } from "../sidecars/common/reload.ts";
 
 export const LIVE_CONFIG_KINDS = ["egress-routes", "pipelock-config", "bottle-record"] as const;
 export type LiveConfigKind = (typeof LIVE_CONFIG_KINDS)[number];
@@ -64,7 +65,7 @@ function write(inputs: Inputs): void {
 
 function hangUp(container: string): Promise<void> {
   return new Promise((resolve) => {
-    childProcess.execFile("docker", ["kill", "--signal", "HUP", container], { timeout: 10_000 }, () => resolve());
+    childProcess.execFile("docker", reloadCommand(container), { timeout: 10_000 }, () => resolve());
   });
 }
 

@@ -61,7 +61,6 @@ export class Pipelock extends pulumi.ComponentResource {
         name: args.containerName,
         image: args.image,
         user: `${PIPELOCK_USER}:${PIPELOCK_USER}`,
-        readOnly: true,
         runtime: args.runtime,
         command: ["run", "--config", PIPELOCK_CONFIG_FILE],
         networksAdvanced: [

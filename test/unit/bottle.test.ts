@@ -194,3 +194,9 @@ test("no git upstreams, no git-gate", async (t) => {
   const cap = await defaultCap;
   t.false(cap.byType(TYPES.container).some((c) => role(c) === "git-gate"));
 });
+
+test("no container that receives uploads has a read-only root (docker cannot copy into it)", async (t) => {
+  for (const c of (await fullCap).byType(TYPES.container)) {
+    if (c.inputs.uploads?.length) t.falsy(c.inputs.readOnly, role(c));
+  }
+});

