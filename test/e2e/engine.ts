@@ -14,6 +14,7 @@ import path from "node:path";
 import { docker, dockerOk, sleep, DockerError } from "./lib/docker.ts";
 import { tarFiles, type TarFile } from "./lib/tar.ts";
 import type { Registration } from "../helpers/pulumi-mocks.ts";
+import { reloadCommand } from "../../sidecars/common/reload.ts";
 
 export const T = {
   container: "docker:index/container:Container",
@@ -88,6 +89,8 @@ export const FIELD_MAP: Record<string, Record<string, string>> = {
     "networksAdvanced[*].aliases": "`Aliases` / `docker network connect --alias`",
     "uploads[*].file": "a tar entry at this absolute path, piped to `docker cp - CTR:/` before start",
     "uploads[*].content": "the entry's bytes",
+    "uploads[*].source": "the entry's bytes, read from this host file (no `content`)",
+    "uploads[*].sourceHash": "must equal the sha256 (hex) of `source`'s bytes, else error (a stale snapshot never lands)",
     "uploads[*].permissions": "the entry's mode (octal string)",
     "uploads[*].owner": "the entry's uid (numeric)",
     "uploads[*].group": "the entry's gid (numeric)",
@@ -95,10 +98,10 @@ export const FIELD_MAP: Record<string, Record<string, string>> = {
   },
   dynamic: {
     path: "file written atomically (temp file + rename) with `mode`",
-    content: "its content; on `update()` with changed content: rewrite, then `docker kill --signal HUP reloadContainer`",
+    content: "its content; on `update()` with changed content: rewrite, then `reloadCommand(reloadContainer)` (`docker exec C sh -c 'kill -HUP 1'`)",
     kind: "recorded only",
     mode: "file mode (octal string)",
-    reloadContainer: "container signalled with SIGHUP after an update",
+    reloadContainer: "container signalled with SIGHUP (`docker exec`, as the provider) after an update",
     ensureDirs: "`mkdir -p` each before anything that mounts them",
     __provider: "ignored: the serialized provider; the double performs create/update itself",
     sha256: "an output placeholder (must be unset)",
@@ -296,6 +299,8 @@ export function durationNs(d: string | undefined): number | undefined {
 export interface Substitute {
   image: string;
   reason: string;
+  /** The stand-in honours the container's command and healthcheck: wait for `healthy` as for the real image. */
+  awaitHealth?: boolean;
 }
 
 export interface EngineOptions {
@@ -310,11 +315,9 @@ export interface EngineOptions {
   /** Called when a build fails; a Substitute lets the run go on with a stand-in (reported). */
   onBuildFailure?: (role: string, error: Error) => Substitute | undefined;
   /**
-   * Docker refuses `docker cp` (CopyToContainer, which the real provider uses for `uploads`)
-   * into a container whose rootfs is read-only, unless the target is a mounted volume.
-   * "fail" (faithful): error out, as `pulumi up` would. "volume": give each upload directory
-   * an anonymous volume so the upload lands and the rootfs stays read-only; recorded in
-   * `findings`, which the suite reports as a failing test.
+   * Deprecated, ignored (kept so existing callers compile). Uploads into a read-only rootfs
+   * now always fail as on the real engine (Docker refuses CopyToContainer there); the
+   * components no longer combine the two.
    */
   readOnlyUploads?: "fail" | "volume";
   /** Seconds to wait for `healthy`. */
@@ -339,7 +342,7 @@ export class EngineDouble {
   /** mock output value → real value (image repoDigest → image id). */
   readonly realOf = new Map<string, string>();
   readonly substitutes = new Map<string, Substitute>(); // repoDigest → substitute
-  /** Places where the real engine would have failed and an accommodation was applied. */
+  /** Places where the real engine would have failed and an accommodation was applied (none are made any more: always empty). */
   readonly findings: string[] = [];
   /** network name → the inputs it was created with (a later capture may adopt it). */
   private networkInputs = new Map<string, string>();
@@ -388,7 +391,9 @@ export class EngineDouble {
     fs.renameSync(tmp, i.path);
     this.files.push(i.path);
     this.dynamicState.set(i.path, reg);
-    if (update && i.reloadContainer) await docker(["kill", "--signal", "HUP", i.reloadContainer]);
+    // As the dynamic provider: `docker exec C sh -c 'kill -HUP 1'` (a `docker kill` would mark
+    // the container manually stopped on Docker 20.10 and disable its crash restarts).
+    if (update && i.reloadContainer) await docker(reloadCommand(i.reloadContainer));
   }
 
   /** The dynamic provider's update(): rewrite a live config file and SIGHUP its container. */
@@ -482,16 +487,7 @@ export class EngineDouble {
     });
     const hc = i.healthcheck;
     const uploads: any[] = i.uploads ?? [];
-    const roVolumes: Record<string, object> = {};
-    const accommodate = Boolean(i.readOnly) && uploads.length > 0 && this.opts.readOnlyUploads === "volume";
-    if (accommodate) {
-      for (const u of uploads) roVolumes[path.posix.dirname(u.file)] = {};
-      this.findings.push(
-        `container ${i.name}: readOnly rootfs + uploads (${uploads.map((u) => u.file).join(", ")}) — Docker refuses CopyToContainer into a read-only rootfs ("container rootfs is marked read-only"), so \`pulumi up\` fails; the double mounted anonymous volumes at ${Object.keys(roVolumes).join(", ")} to go on`,
-      );
-    }
     const body: any = {
-      Volumes: accommodate ? roVolumes : undefined,
       Image: image,
       Cmd: i.command,
       Env: i.envs ?? [],
@@ -533,19 +529,22 @@ export class EngineDouble {
     }
     if (uploads.length) {
       const files: TarFile[] = uploads.map((u: any) => {
-        if (u.content === undefined) throw new UnimplementedFieldError(`engine double: upload ${u.file} of ${reg.name} has no content (source/contentBase64 are not implemented)`);
-        return { path: u.file, content: u.content, mode: parseInt(u.permissions ?? "0644", 8), uid: Number(u.owner ?? 0), gid: Number(u.group ?? 0) };
+        let content: string | Buffer;
+        if (u.content !== undefined && u.source !== undefined) throw new UnimplementedFieldError(`engine double: upload ${u.file} of ${reg.name} sets both content and source`);
+        if (u.content !== undefined) content = u.content;
+        else if (u.source !== undefined) {
+          content = fs.readFileSync(u.source);
+          const sha = crypto.createHash("sha256").update(content).digest("hex");
+          if (u.sourceHash !== undefined && u.sourceHash !== sha) throw new Error(`engine double: upload ${u.file} of ${reg.name}: sourceHash ${u.sourceHash} != sha256 of ${u.source} (${sha})`);
+        } else throw new UnimplementedFieldError(`engine double: upload ${u.file} of ${reg.name} has neither content nor source (contentBase64 is not implemented)`);
+        return { path: u.file, content, mode: parseInt(u.permissions ?? "0644", 8), uid: Number(u.owner ?? 0), gid: Number(u.group ?? 0) };
       });
       for (const f of files) if (!Number.isInteger(f.uid) || !Number.isInteger(f.gid)) throw new UnimplementedFieldError(`engine double: upload ${f.path} of ${reg.name}: owner/group must be numeric`);
-      if (accommodate) {
-        for (const dir of Object.keys(roVolumes)) {
-          const here = files.filter((f) => path.posix.dirname(f.path) === dir).map((f) => ({ ...f, path: "/" + path.posix.basename(f.path) }));
-          await dockerOk(["cp", "-", `${i.name}:${dir}`], { input: tarFiles(here) });
-        }
-      } else await dockerOk(["cp", "-", `${i.name}:/`], { input: tarFiles(files) });
+      // Docker itself refuses this into a read-only rootfs ("container rootfs is marked read-only"), as under `pulumi up`.
+      await dockerOk(["cp", "-", `${i.name}:/`], { input: tarFiles(files) });
     }
     await dockerOk(["start", i.name]);
-    if (hc && !sub) await this.waitHealthy(i.name);
+    if (hc && (!sub || sub.awaitHealth)) await this.waitHealthy(i.name);
     if (i.mustRun) {
       await sleep(300);
       const running = await dockerOk(["inspect", "-f", "{{.State.Running}}", i.name]);

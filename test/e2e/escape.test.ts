@@ -9,14 +9,25 @@ import { probe, reached, type Probe } from "./probe.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { writeSecurityReport, type AttackResult } from "./report.ts";
 import type { LogEntry, ServerName } from "./fake-internet.ts";
+import { registerFunctional, functionalResults } from "./functional.ts";
+import { pipelockImage } from "./images/build.ts";
 
 const problem = await noEngineBanner();
 const results: AttackResult[] = [];
+/** Attack ids in registration order (the report lists them so, not-run rows included). */
+const ORDER: string[] = [];
 let h: Harness | undefined;
 let A: BottleUnderTest;
 let B: BottleUnderTest;
 let bringUpError: Error | undefined;
 const t0 = Date.now();
+// pipelock cannot be obtained on some machines (this one: the Go module proxy refuses the
+// module). Then its container runs a TEST-ONLY forwarding stand-in and the attacks on
+// pipelock's own checks are registered as ava skips "NOT RUN (pipelock unavailable)" — a
+// recorded blocker, reported, never counted as passed, and not a CI failure.
+const pipelockMissing: string | undefined = problem
+  ? undefined
+  : await pipelockImage().then((r) => ("missing" in r ? r.missing.split(";")[0]!.slice(0, 160) : process.env.CBTEST_E2E_STANDIN?.split(",").includes("pipelock") ? "forced by CBTEST_E2E_STANDIN" : undefined));
 
 if (problem) {
   if (process.env.CI) test("e2e tier: Docker engine available", (t) => t.fail(`E2E TIER NOT RUN: no Docker engine (${problem})`));
@@ -37,10 +48,12 @@ if (problem) {
   test.after.always(async () => {
     if (h) {
       const warmOrCold = JSON.stringify(h.timings);
-      writeSecurityReport(results, { standIns: h.standIns, findings: h.engine.findings, seconds: (Date.now() - t0) / 1000, timings: warmOrCold });
+      results.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
+      writeSecurityReport(results, { standIns: h.standIns, findings: h.engine.findings, seconds: (Date.now() - t0) / 1000, timings: warmOrCold, pipelockUnavailable: h.pipelockUnavailable ?? pipelockMissing, functional: functionalResults });
       await h.teardown();
     }
   });
+  registerFunctional(test, { h: () => h, A: () => A, bringUpError: () => bringUpError });
   registerAttacks();
 }
 
@@ -90,6 +103,13 @@ async function netProbe(probes: Probe[], layer: Layer = "network"): Promise<Outc
 }
 
 function attack(a: Attack): void {
+  ORDER.push(a.id);
+  if (pipelockMissing && a.needs?.includes("pipelock")) {
+    const reason = `pipelock unavailable: ${pipelockMissing}`;
+    results.push({ id: a.id, attack: a.title, expected: a.expected, result: "not run", layer: "-", evidence: `not run (${reason}); the pipelock container ran a forwarding stand-in that enforces nothing` });
+    test.skip(`${a.id}: ${a.title} — NOT RUN (pipelock unavailable; recorded blocker, see docs/security.md)`, () => undefined);
+    return;
+  }
   test.serial(`${a.id}: ${a.title}`, async (t: ExecutionContext) => {
     t.timeout(120_000);
     if (bringUpError) t.fail(`bring-up failed: ${bringUpError.message}`);
@@ -149,9 +169,10 @@ function registerAttacks(): void {
   attack({
     id: "N3", title: "IPv6: global address, connect to an IPv6 literal, link-local all-nodes", expected: "no IPv6 route",
     run: async () => {
-      const addrs = await sh("ip -6 addr show scope global 2>&1; ip -6 route 2>&1");
+      // /proc/net/if_inet6: address ifindex prefixlen scope flags name; scope 00 = global
+      const addrs = await sh("cat /proc/net/if_inet6 2>/dev/null; echo; cat /proc/net/ipv6_route 2>/dev/null | grep -v ' lo$' | head -5");
       const p = await probe(agent(), [{ kind: "tcp", host: "2001:4860:4860::8888", port: 443 }, { kind: "tcp", host: "64:ff9b::a0d:1414", port: 80 }]);
-      const globalAddr = /inet6 /.test(addrs.out);
+      const globalAddr = addrs.out.split("\n").some((l) => l.trim().split(/\s+/)[3] === "00");
       return { blocked: !globalAddr && !p.some(reached), layer: "network", evidence: `global inet6: ${globalAddr}; tcp6: ${p.join(",")}` };
     },
   });
@@ -343,7 +364,6 @@ function registerAttacks(): void {
   });
   attack({
     id: "P12", title: "agent-supplied Authorization is replaced, never forwarded", expected: "upstream sees only the injected token",
-    needs: ["pipelock"],
     run: async () => {
       const o = await curl("-H 'Authorization: Bearer AGENT-SUPPLIED-P12' -H 'x-api-key: AGENT-KEY-P12' https://api.anthropic.com/v1/messages");
       const leaked = /AGENT-SUPPLIED-P12|AGENT-KEY-P12/.test(o.body);
@@ -369,7 +389,17 @@ function registerAttacks(): void {
   attack({
     id: "G1", title: "git push carrying a secret through git-gate (gitleaks pre-receive)", expected: "rejected by git-gate",
     needs: ["git-gate"],
-    run: async () => ({ blocked: false, layer: "-", evidence: "not implemented yet: needs git-gate in the Bottle and the sshd upstream" }),
+    run: async () => {
+      const before = await h!.internet.gitUpstream("git for-each-ref --format='%(refname) %(objectname)'");
+      const g = await sh(
+        `cd /tmp && rm -rf g1 && git clone -q ${A.gitUpstream!.url} g1 2>&1 && cd g1 && printf 'aws_access_key_id = AKIAQYLPMN5HHHFPZAM2\\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1\\n' > creds.ini && git add creds.ini && git -c user.name=agent -c user.email=agent@example.invalid commit -q -m 'add creds' && git push origin HEAD:main 2>&1; echo rc=$?; git push origin HEAD:refs/heads/exfil 2>&1; echo rc=$?`,
+        120,
+      );
+      const after = await h!.internet.gitUpstream("git for-each-ref --format='%(refname) %(objectname)'");
+      const pushed = (g.out.match(/rc=0/g) ?? []).length;
+      const unchanged = after === before;
+      return { blocked: pushed === 0 && unchanged, layer: "git-gate", evidence: `pushes accepted: ${pushed}/2; upstream refs ${unchanged ? "unchanged" : `CHANGED: ${after}`}; ${g.out.replace(/\n/g, " ").slice(-200)}` };
+    },
   });
   // --- control plane ----------------------------------------------------------------------
   attack({

@@ -6,6 +6,12 @@
 //   web       HTTPS (443) + HTTP (80) echo: method, path, headers, body → JSON; logs everything
 //   sink      the exfil sink: records every TCP connection/bytes and UDP datagram on many ports
 //   intranet  a sink that stands for an internal service (not SSRF-allowlisted)
+//   git       sshd git upstream (user git, bare repo /srv/git/repo.git with branch main), a
+//             test key pair made at start; its host key is pinned in the manifest
+//
+// The test PKI is kept on disk (CLAUDE_BOTTLE_CACHE/cbtest-e2e-pki) and reused while valid:
+// the CA is part of the agent image's build args (extra_ca_files → BUILD_EXTRA_CA_PEM), so a
+// fresh CA per run would invalidate the cached npm install layer.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -20,8 +26,9 @@ import { RUN_LABEL } from "./engine.ts";
 x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const WEB_NAMES = ["api.anthropic.com", "api.github.com", "unlisted.example", "exfil.example", "internal.example", "metadata.example"];
-export const SERVERS = ["web", "sink", "intranet"] as const;
+export const WEB_NAMES = ["api.anthropic.com", "api.github.com", "unlisted.example", "exfil.example", "internal.example", "metadata.example", "approved.example"];
+export const SERVERS = ["web", "sink", "intranet", "git"] as const;
+export const GIT_HOST = "git.example.test";
 export type ServerName = (typeof SERVERS)[number];
 
 // ------------------------------------------------------------------------------------------
@@ -43,6 +50,18 @@ export async function ensureToolsImage(baseImage: string, log: (s: string) => vo
   return ref;
 }
 
+/** TEST-ONLY pipelock stand-in (test/e2e/pipelock-standin/): forwards, enforces nothing. */
+export async function ensurePipelockStandIn(toolsImage: string, log: (s: string) => void = console.log): Promise<string> {
+  const dir = path.join(HERE, "pipelock-standin");
+  const h = crypto.createHash("sha256").update(toolsImage);
+  for (const f of ["Dockerfile", "standin.mjs", "pipelock"]) h.update(fs.readFileSync(path.join(dir, f)));
+  const ref = `cbtest/e2e-pipelock-standin:${h.digest("hex").slice(0, 12)}`;
+  if ((await docker(["image", "inspect", "-f", "{{.Id}}", ref])).code === 0) return ref;
+  log(`building ${ref} (TEST-ONLY pipelock stand-in: forwards, enforces nothing)`);
+  await dockerOk(["build", "--build-arg", `TOOLS_IMAGE=${toolsImage}`, "-t", ref, dir], { timeoutMs: 5 * 60_000 });
+  return ref;
+}
+
 // ------------------------------------------------------------------------------------------
 // Test PKI (real crypto): a CA and one leaf for every fake-internet name.
 // ------------------------------------------------------------------------------------------
@@ -58,14 +77,14 @@ async function pkcs8Pem(k: CryptoKey): Promise<string> {
   return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
 }
 
-export async function makeTestPki(names: string[]) {
+export async function makeTestPki(names: string[], days = 2) {
   const caKeys = await keyPair();
   const now = Date.now();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: crypto.randomBytes(8).toString("hex"),
     name: "CN=claude-bottle e2e fake-internet CA",
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 2 * 24 * 3600_000),
+    notAfter: new Date(now + days * 24 * 3600_000),
     keys: caKeys,
     signingAlgorithm: ALG,
     extensions: [
@@ -80,7 +99,7 @@ export async function makeTestPki(names: string[]) {
     subject: `CN=${names[0]}`,
     issuer: ca.subject,
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 2 * 24 * 3600_000),
+    notAfter: new Date(now + days * 24 * 3600_000),
     publicKey: leafKeys.publicKey,
     signingKey: caKeys.privateKey,
     signingAlgorithm: ALG,
@@ -95,6 +114,41 @@ export async function makeTestPki(names: string[]) {
   });
   return { caPem: ca.toString("pem") + "\n", leafPem: (await pkcs8Pem(leafKeys.privateKey)) + leaf.toString("pem") + "\n" + ca.toString("pem") + "\n" };
 }
+
+/** The test PKI, reused from the cache dir while it has more than 2 days left (see header). */
+export async function cachedTestPki(names: string[]): Promise<{ caPem: string; leafPem: string }> {
+  const root = process.env.CLAUDE_BOTTLE_CACHE ?? path.join(os.homedir(), ".cache", "claude-bottle");
+  const dir = path.join(root, "cbtest-e2e-pki");
+  const file = path.join(dir, `pki-${crypto.createHash("sha256").update(names.join(",")).digest("hex").slice(0, 12)}.json`);
+  try {
+    const c = JSON.parse(fs.readFileSync(file, "utf8"));
+    if (new Date(new x509.X509Certificate(c.caPem).notAfter).getTime() - Date.now() > 2 * 24 * 3600_000) return c;
+  } catch {
+    /* none or unreadable: make one */
+  }
+  const pki = await makeTestPki(names, 30);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(pki), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+  return pki;
+}
+
+/** The sshd git upstream's start (root in the tools image): keys, user git (git-shell), a bare repo with main. */
+const GIT_SERVER_SCRIPT = `set -e
+rm -f /etc/ssh/ssh_host_*
+ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+ssh-keygen -q -t ed25519 -N '' -C cbtest-e2e-client -f /srv/client-key
+useradd -m -d /home/git -s /usr/bin/git-shell git
+mkdir -p /home/git/.ssh && cp /srv/client-key.pub /home/git/.ssh/authorized_keys
+chown -R git:git /home/git/.ssh && chmod 700 /home/git/.ssh && chmod 600 /home/git/.ssh/authorized_keys
+mkdir -p /srv/git /tmp/seed && git init -q --bare -b main /srv/git/repo.git
+cd /tmp/seed && git init -q -b main && echo 'upstream seed' > README.md && git add README.md
+git -c user.name=seed -c user.email=seed@example.invalid commit -q -m 'seed commit'
+git push -q /srv/git/repo.git main && chown -R git:git /srv/git
+/usr/sbin/sshd -D -e -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o HostKey=/etc/ssh/ssh_host_ed25519_key -o AllowUsers=git &
+echo git up
+wait`;
 
 // ------------------------------------------------------------------------------------------
 
@@ -123,7 +177,9 @@ export interface LogEntry {
 export class FakeInternet {
   readonly network: string;
   subnet = "";
-  readonly ips: Record<ServerName, string> = { web: "", sink: "", intranet: "" };
+  readonly ips: Record<ServerName, string> = { web: "", sink: "", intranet: "", git: "" };
+  /** The sshd git upstream: pinned host key ("ssh-ed25519 AAAA…"), a client key file, the URL. */
+  git = { hostKey: "", identityFile: "", url: `ssh://git@${GIT_HOST}/srv/git/repo.git` };
   readonly names: Record<ServerName, string>;
   readonly dir: string;
   caFile = "";
@@ -131,7 +187,7 @@ export class FakeInternet {
 
   constructor(readonly prefix: string, readonly runId: string, readonly toolsImage: string) {
     this.network = `${prefix}internet`;
-    this.names = { web: `${prefix}web`, sink: `${prefix}sink`, intranet: `${prefix}intranet` };
+    this.names = { web: `${prefix}web`, sink: `${prefix}sink`, intranet: `${prefix}intranet`, git: `${prefix}git` };
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}pki-`));
   }
 
@@ -148,26 +204,28 @@ export class FakeInternet {
     if (third < 0) throw new Error("no free 10.213.x.0/24 subnet for the fake internet");
     this.subnet = `10.213.${third}.0/24`;
     await dockerOk(["network", "create", "--internal", "--subnet", this.subnet, "--label", `${RUN_LABEL}=${this.runId}`, this.network]);
-    const pki = await makeTestPki(WEB_NAMES);
+    const pki = await cachedTestPki(WEB_NAMES);
     this.caFile = path.join(this.dir, "fake-internet-ca.pem");
     fs.writeFileSync(this.caFile, pki.caPem);
     const plan: [ServerName, number, string[]][] = [
       ["web", 10, ["/srv/servers.mjs", "web", "web"]],
       ["sink", 20, ["/srv/servers.mjs", "sink", "sink"]],
       ["intranet", 30, ["/srv/servers.mjs", "sink", "intranet"]],
+      ["git", 40, ["-c", GIT_SERVER_SCRIPT]],
     ];
     for (const [server, host, cmd] of plan) {
       const ip = `10.213.${third}.${host}`;
       this.ips[server] = ip;
       await dockerOk([
         "create", "--name", this.names[server], "--network", this.network, "--ip", ip,
-        "--label", `${RUN_LABEL}=${this.runId}`, "--entrypoint", "node", this.toolsImage, ...cmd,
+        "--label", `${RUN_LABEL}=${this.runId}`, "--entrypoint", server === "git" ? "sh" : "node", this.toolsImage, ...cmd,
       ]);
       if (server === "web") await dockerOk(["cp", "-", `${this.names.web}:/`], { input: tarFiles([{ path: "/srv/tls/web.pem", content: pki.leafPem, mode: 0o600, uid: 0, gid: 0 }]) });
       await dockerOk(["start", this.names[server]]);
     }
     // ready when each has written its first line to stdout
     for (const server of SERVERS) {
+      if (server === "git") continue;
       for (let i = 0; i < 60; i++) {
         const r = await docker(["logs", this.names[server]]);
         if (/ up/.test(r.stdout)) break;
@@ -175,6 +233,20 @@ export class FakeInternet {
         await sleep(250);
       }
     }
+    for (let i = 0; ; i++) {
+      const r = await docker(["logs", this.names.git]);
+      if (/git up/.test(r.stdout)) break;
+      if (i === 120) throw new Error(`fake internet git (sshd) did not start: ${r.stdout}${r.stderr}`);
+      await sleep(250);
+    }
+    this.git.hostKey = (await dockerOk(["exec", this.names.git, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).split(/\s+/).slice(0, 2).join(" ");
+    this.git.identityFile = path.join(this.dir, "git-client-key");
+    fs.writeFileSync(this.git.identityFile, (await dockerOk(["exec", this.names.git, "cat", "/srv/client-key"])) + "\n", { mode: 0o600 });
+  }
+
+  /** The upstream repo's refs (`git for-each-ref`), and a file's content at a ref. */
+  async gitUpstream(script: string): Promise<string> {
+    return dockerOk(["exec", "-u", "git", this.names.git, "sh", "-c", `cd /srv/git/repo.git && ${script}`]);
   }
 
   /** Attach every server to a bottle's outside network; returns their addresses there. */
@@ -190,6 +262,7 @@ export class FakeInternet {
 
   /** Everything a server has recorded so far. */
   async log(server: ServerName): Promise<LogEntry[]> {
+    if (server === "git") return [];
     const r = await docker(["exec", this.names[server], "sh", "-c", `cat /srv/log/${server}.jsonl 2>/dev/null || true`]);
     return r.stdout
       .split("\n")

@@ -404,6 +404,11 @@ function pipelockCandidates() {
 
 type PipelockResult = { ref: string } | { missing: string };
 
+/** Only the pipelock part of ensureTestImages (cheap when warm or when the refusal is cached). */
+export function pipelockImage(log: (s: string) => void = () => undefined): Promise<PipelockResult> {
+  return ensurePipelock(log);
+}
+
 /**
  * Pipelock: CBTEST_PIPELOCK_IMAGE (a local image), CBTEST_PIPELOCK_BINARY (a local static binary), an already built
  * candidate image, or the first commit candidate the Go module proxy serves. A refusal by the proxy is remembered

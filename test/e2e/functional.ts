@@ -1,0 +1,178 @@
+// Functional checks on the same bring-up as the escape suite (registered by escape.test.ts
+// before the attacks, so nothing has been killed or reloaded yet): the allowed path works end
+// to end, supervise is connected, an operator approval is live without replacing a
+// container, and git goes through git-gate.
+import type { ExecutionContext } from "ava";
+import fs from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { inContainer, type BottleUnderTest, type Harness } from "./harness.ts";
+import { docker, dockerOk, sleep } from "./lib/docker.ts";
+import { main as bottleCli } from "../../cli/commands.ts";
+import { allProposals } from "../../cli/bottles.ts";
+import { stateLayout } from "../../sidecars/common/layout.ts";
+
+export interface FunctionalContext {
+  h: () => Harness | undefined;
+  A: () => BottleUnderTest;
+  bringUpError: () => Error | undefined;
+}
+
+/** Outcomes for docs/security.md's "functional checks" table. */
+export const functionalResults: { title: string; result: "passed" | "FAILED" | "not run"; detail: string }[] = [];
+
+type Check = (t: ExecutionContext, h: Harness, A: BottleUnderTest) => Promise<void>;
+
+/** curl inside the agent: status + body (through egress, as the agent's env says). */
+export async function agentCurl(A: BottleUnderTest, args: string) {
+  const r = await inContainer(A.containers.agent!.name, `curl -sS -m 15 -o /tmp/fbody -D /tmp/fhdr -w '%{http_code}' ${args}; echo; cat /tmp/fhdr; echo '<<<BODY>>>'; cat /tmp/fbody; rm -f /tmp/fbody /tmp/fhdr`, 30);
+  const [head = "", body = ""] = r.out.split("<<<BODY>>>");
+  const status = Number(/^(\d{3})/.exec(head.trim())?.[1] ?? 0);
+  const reason = /x-claude-bottle-block-reason:\s*(\S+)/i.exec(head)?.[1] ?? "";
+  let json: any;
+  try {
+    json = JSON.parse(body.trim());
+  } catch {
+    /* not JSON */
+  }
+  return { status, reason, body: body.trim(), json, raw: r.out.slice(0, 500) };
+}
+
+async function containerIds(A: BottleUnderTest): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [role, c] of Object.entries(A.containers)) out[role] = await dockerOk(["inspect", "-f", "{{.Id}} started={{.State.StartedAt}}", c.name]);
+  return out;
+}
+
+export function registerFunctional(test: any, ctx: FunctionalContext): void {
+  const check = (title: string, fn: Check, needs: string[] = []) =>
+    test.serial(`functional: ${title}`, async (t: ExecutionContext) => {
+      t.timeout(180_000);
+      const e = ctx.bringUpError();
+      if (e) return t.fail(`bring-up failed: ${e.message}`);
+      const h = ctx.h();
+      if (!h) return t.fail("no harness");
+      const A = ctx.A();
+      const missing = needs.filter((r) => !A.containers[r] || h.standIns[r]);
+      if (missing.length) {
+        const why = `needs ${missing.join(", ")} (${missing.map((r) => h.standIns[r] ?? "not in the bottle").join("; ")})`;
+        functionalResults.push({ title, result: "not run", detail: why });
+        return t.fail(`NOT RUN: ${why}`);
+      }
+      try {
+        await fn(t, h, A);
+      } catch (err) {
+        functionalResults.push({ title, result: "FAILED", detail: (err as Error).message.slice(0, 200) });
+        throw err;
+      }
+      functionalResults.push({ title, result: t.passed ? "passed" : "FAILED", detail: t.passed ? "" : "see the test log" });
+    });
+
+  check("an allowed HTTPS call reaches the upstream through egress and the pipelock container with the injected credential; the agent never held it", async (t, h, A) => {
+    const before = (await h.internet.log("web")).length;
+    const r = await agentCurl(A, "-X POST -H 'content-type: application/json' -d '{\"hello\":\"world\"}' https://api.anthropic.com/v1/messages");
+    t.log(`HTTP ${r.status}; upstream saw authorization=${String(r.json?.headers?.authorization ?? "").slice(0, 24)}…`);
+    t.is(r.status, 200, r.raw);
+    t.is(r.json?.server, "web", "answered by the fake upstream");
+    t.is(r.json?.headers?.authorization, `Bearer ${A.token}`, "egress injected the real token");
+    const seen = (await h.internet.log("web")).slice(before);
+    t.true(seen.some((e) => e.path === "/v1/messages" && e.headers?.authorization === `Bearer ${A.token}` && e.body === '{"hello":"world"}'), "the upstream's own log has the request with the token");
+    // the last hop really was the pipelock container (the stand-in logs each CONNECT)
+    const pl = await docker(["logs", A.containers.pipelock!.name]);
+    t.regex(pl.stdout + pl.stderr, /api\.anthropic\.com:443/, "the request went through the pipelock container");
+    // the agent never held the real token: env (host-side check) and files (pattern on stdin)
+    const env = (await docker(["exec", A.containers.agent!.name, "env"])).stdout;
+    t.false(env.includes(A.token), "token in the agent's env");
+    t.regex(env, /CLAUDE_CODE_OAUTH_TOKEN=/, "the agent has a placeholder token");
+    const files = await docker(["exec", "-i", A.containers.agent!.name, "sh", "-c", "grep -rlsF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null | head -3"], { input: A.token + "\n", timeoutMs: 90_000 });
+    t.is(files.stdout.trim(), "", "token in the agent's filesystem");
+  });
+
+  check("`claude mcp list` in the agent shows supervise connected", async (t, _h, A) => {
+    const r = await docker(["exec", A.containers.agent!.name, "timeout", "90", "claude", "mcp", "list"], { timeoutMs: 100_000 });
+    const out = (r.stdout + r.stderr).trim();
+    t.log(out.split("\n").slice(-3).join(" / "));
+    t.regex(out, /supervise:\s*http:\/\/supervise:8080\/mcp.*Connected/i);
+  }, ["supervise"]);
+
+  check("the agent's workspace is the manifest's repo (uploads[].source + sourceHash)", async (t, _h, A) => {
+    const r = await inContainer(A.containers.agent!.name, "cat /workspace/hello.txt && git -C /workspace log --format=%s -1");
+    t.is(r.code, 0, r.out);
+    t.regex(r.out, /from the host workspace\nhost commit/);
+  });
+
+  check("a route proposed through supervise and approved with `bottle approve` is live, no container replaced", async (t, _h, A) => {
+    const agent = A.containers.agent!.name;
+    const first = await agentCurl(A, "https://approved.example/before");
+    t.is(first.status, 403, `before approval: ${first.raw}`);
+    const idsBefore = await containerIds(A);
+    // The full routes document the agent would send: the live one + approved.example.
+    const live = YAML.parse(fs.readFileSync(stateLayout(A.stateDir).egressRoutesFile, "utf8"));
+    const routes = { version: 1, routes: [...live.routes, { host: "approved.example", methods: ["GET"] }] };
+    const call = {
+      jsonrpc: "2.0", id: 1, method: "tools/call",
+      params: { name: "propose_egress_routes", arguments: { routes, justification: "e2e: the task needs approved.example" } },
+    };
+    // A real MCP request from inside the agent (Streamable HTTP; the reply comes when the operator decides).
+    const script = `fetch(process.argv[1], { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: process.argv[2] })
+      .then(async (r) => console.log(r.status, await r.text())).catch((e) => { console.log("ERR", e.message); process.exit(1); });`;
+    const pending = docker(["exec", agent, "node", "-e", script, "http://supervise:8080/mcp", JSON.stringify(call)], { timeoutMs: 150_000 });
+    let id = "";
+    for (let i = 0; i < 60 && !id; i++) {
+      const p = allProposals(A.home).find((f) => !f.decision && f.proposal.change.kind === "egress_routes");
+      if (p) id = p.proposal.id;
+      else await sleep(500);
+    }
+    t.truthy(id, "a pending proposal appeared in the bottle's state (CLAUDE_BOTTLE_HOME)");
+    if (!id) return;
+    // The stack's project dir (bottle.json) is the test process's cwd; point it at a temp dir so
+    // the approval persists into a throwaway Pulumi.<stack>.yaml, never into the repo.
+    const recordFile = stateLayout(A.stateDir).record;
+    const record = JSON.parse(fs.readFileSync(recordFile, "utf8"));
+    const projectDir = path.join(path.dirname(A.home), "project");
+    fs.mkdirSync(projectDir, { recursive: true });
+    fs.writeFileSync(recordFile, JSON.stringify({ ...record, projectDir }, null, 2) + "\n");
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) };
+    const prevHome = process.env.CLAUDE_BOTTLE_HOME;
+    process.env.CLAUDE_BOTTLE_HOME = A.home;
+    let code: number;
+    try {
+      code = await bottleCli(["approve", id], { io, apply: { by: "e2e" } });
+    } finally {
+      if (prevHome === undefined) delete process.env.CLAUDE_BOTTLE_HOME;
+      else process.env.CLAUDE_BOTTLE_HOME = prevHome;
+    }
+    t.log(lines.join(" / "));
+    t.is(code, 0, lines.join("\n"));
+    t.regex(lines.join("\n"), /sent SIGHUP to .*egress/);
+    const reply = await pending;
+    t.regex(reply.stdout, /approved/i, `the agent's tool call returned the approval: ${reply.stdout.slice(0, 300)}${reply.stderr}`);
+    let retry = await agentCurl(A, "https://approved.example/after");
+    for (let i = 0; i < 20 && retry.status !== 200; i++) {
+      await sleep(500);
+      retry = await agentCurl(A, "https://approved.example/after");
+    }
+    t.is(retry.status, 200, `the agent's retry after approval: ${retry.raw}`);
+    t.is(retry.json?.server, "web");
+    t.deepEqual(await containerIds(A), idsBefore, "no container was replaced or restarted");
+  }, ["supervise"]);
+
+  check("git: clone of the upstream URL goes through git-gate and equals the upstream; a clean push lands upstream", async (t, h, A) => {
+    const url = A.gitUpstream!.url;
+    const agent = A.containers.agent!.name;
+    const upstreamHead = await h.internet.gitUpstream("git rev-parse main");
+    const c = await inContainer(agent, `cd /tmp && rm -rf fclone && git clone -q ${url} fclone 2>&1 && git -C fclone rev-parse HEAD && git -C fclone config --get remote.origin.url && cat fclone/README.md && git config --show-origin --get-regexp 'url\\..*insteadof'`, 90);
+    t.log(c.out.replace(/\n/g, " / "));
+    t.is(c.code, 0, c.out);
+    t.true(c.out.includes(upstreamHead), "the clone's HEAD is the upstream's main");
+    t.regex(c.out, /upstream seed/);
+    t.regex(c.out, /git:\/\/git-gate/, "the agent's gitconfig rewrites the upstream URL to the gate");
+    const p = await inContainer(agent, `cd /tmp/fclone && echo 'clean change' > clean.txt && git add clean.txt && git -c user.name=agent -c user.email=agent@example.invalid commit -q -m 'clean push' && git push origin HEAD:main 2>&1; echo rc=$?; git rev-parse HEAD`, 120);
+    t.log(p.out.replace(/\n/g, " / "));
+    t.regex(p.out, /rc=0/, p.out);
+    const pushed = p.out.trim().split("\n").pop()!;
+    t.is(await h.internet.gitUpstream("git rev-parse main"), pushed, "the clean push landed upstream");
+    t.is(await h.internet.gitUpstream("git show main:clean.txt"), "clean change");
+  }, ["git-gate"]);
+}
