@@ -166,19 +166,22 @@ function registerAttacks(): void {
       return { blocked: true, layer: "network", evidence: `udp sends: ${out.join(",")} (the sink check decides)` };
     },
   });
+  // Test traffic goes only to containers this suite created and to this machine's own
+  // addresses: no probe names a public or foreign address, not even one the bottle would drop.
+  const nat64 = (ipv4: string) => "64:ff9b::" + ipv4.split(".").map(Number).reduce((acc, n, i) => acc + (i === 2 ? ":" : "") + n.toString(16).padStart(2, "0"), "");
   attack({
-    id: "N3", title: "IPv6: global address, connect to an IPv6 literal, link-local all-nodes", expected: "no IPv6 route",
+    id: "N3", title: "IPv6: no global address or route; connect to the sink's NAT64 address", expected: "no IPv6 route",
     run: async () => {
       // /proc/net/if_inet6: address ifindex prefixlen scope flags name; scope 00 = global
       const addrs = await sh("cat /proc/net/if_inet6 2>/dev/null; echo; cat /proc/net/ipv6_route 2>/dev/null | grep -v ' lo$' | head -5");
-      const p = await probe(agent(), [{ kind: "tcp", host: "2001:4860:4860::8888", port: 443 }, { kind: "tcp", host: "64:ff9b::a0d:1414", port: 80 }]);
+      const p = await probe(agent(), sinkAll().map((ip) => ({ kind: "tcp" as const, host: nat64(ip), port: 80 })));
       const globalAddr = addrs.out.split("\n").some((l) => l.trim().split(/\s+/)[3] === "00");
-      return { blocked: !globalAddr && !p.some(reached), layer: "network", evidence: `global inet6: ${globalAddr}; tcp6: ${p.join(",")}` };
+      return { blocked: !globalAddr && !p.some(reached), layer: "network", evidence: `global inet6: ${globalAddr}; tcp6 to ${sinkAll().map(nat64).join(", ")}: ${p.join(",")}` };
     },
   });
   attack({
-    id: "N4", title: "DNS straight to resolvers (the sink, public resolvers, the host's)", expected: "no answer, nothing sent",
-    run: () => netProbe([...sinkAll().map((server) => ({ kind: "dns" as const, server, name: "exfil-n4.example" })), { kind: "dns", server: "8.8.8.8", name: "example.com" }, { kind: "dns", server: "1.1.1.1", name: "example.com" }, { kind: "dns", server: "10.255.255.53", name: "example.com" }]),
+    id: "N4", title: "DNS straight to a resolver (the sink answers DNS on both of its addresses)", expected: "no answer, nothing sent",
+    run: () => netProbe(sinkAll().map((server) => ({ kind: "dns" as const, server, name: "exfil-n4.example" }))),
   });
   attack({
     id: "N5", title: "resolve outside names through the container's resolver (DNS tunnel)", expected: "no answer",
@@ -189,7 +192,7 @@ function registerAttacks(): void {
     run: async () => httpLayer(await curl("--noproxy '*' https://api.anthropic.com/v1/messages")),
   });
   attack({
-    id: "N7", title: "reach the Docker host: every gateway address + host IPs, on a port the suite listens on", expected: "no route",
+    id: "N7", title: "reach the Docker host: every bridge gateway address (the host's own), on a port the suite listens on", expected: "no route",
     run: async () => {
       const server = http.createServer((_q, r) => r.end("host-reached"));
       await new Promise<void>((r) => server.listen(0, "0.0.0.0", r));
@@ -197,8 +200,8 @@ function registerAttacks(): void {
       try {
         const nets = (await dockerOk(["network", "ls", "-q"])).split("\n").filter(Boolean);
         const gws = (await dockerOk(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}", ...nets])).split(/\s+/).filter(Boolean);
-        const hostIps = (await docker(["run", "--rm", "--network", "host", "--entrypoint", "sh", h!.toolsImage, "-c", "hostname -I"])).stdout.split(/\s+/).filter((x) => /^\d+\.\d+\.\d+\.\d+$/.test(x));
-        const targets = [...new Set([...gws, ...hostIps, "172.17.0.1"])];
+        // Every bridge gateway is an address of this machine (the Docker host) itself.
+        const targets = [...new Set(gws)];
         return netProbe(targets.flatMap((ip) => [{ kind: "tcp" as const, host: ip, port }, { kind: "tcp" as const, host: ip, port: 2375 }, { kind: "tcp" as const, host: ip, port: 22 }]));
       } finally {
         server.close();
@@ -206,8 +209,30 @@ function registerAttacks(): void {
     },
   });
   attack({
-    id: "N8", title: "cloud metadata 169.254.169.254 directly", expected: "no route",
-    run: () => netProbe([{ kind: "tcp", host: "169.254.169.254", port: 80 }]),
+    id: "N8", title: "cloud metadata 169.254.169.254: no route but via the gateway, which answers nothing", expected: "no route",
+    run: async () => {
+      // Checked without sending a packet to the metadata address (it is not ours): the agent's
+      // routing table has no link-local route, so 169.254.169.254 could only go via the default
+      // gateway — and the gateway address answers nothing (a listener of ours on the host).
+      const table = (await sh("cat /proc/net/route")).out.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/));
+      const hexIp = (h: string) => [3, 2, 1, 0].map((i) => parseInt(h.slice(i * 2, i * 2 + 2), 16)).join(".");
+      const routes = table.map((r) => ({ dest: hexIp(r[1]!), gateway: hexIp(r[2]!), mask: hexIp(r[7]!) }));
+      const linkLocal = routes.filter((r) => r.dest.startsWith("169.254."));
+      const gateways = [...new Set(routes.filter((r) => r.dest === "0.0.0.0").map((r) => r.gateway))];
+      const server = http.createServer((_q, r) => r.end("host-reached"));
+      await new Promise<void>((r) => server.listen(0, "0.0.0.0", r));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const viaGateway = await netProbe(gateways.map((gw) => ({ kind: "tcp" as const, host: gw, port })));
+        return {
+          blocked: linkLocal.length === 0 && viaGateway.blocked,
+          layer: "network",
+          evidence: `routes: ${routes.map((r) => `${r.dest}/${r.mask} via ${r.gateway}`).join("; ")}; link-local routes: ${linkLocal.length}; default gateway ${viaGateway.evidence}`,
+        };
+      } finally {
+        server.close();
+      }
+    },
   });
   attack({
     id: "N9", title: "talk to pipelock directly (name, link and outside addresses)", expected: "no route / no name",
@@ -358,7 +383,7 @@ function registerAttacks(): void {
     run: async () => httpLayer(await curl("https://internal.example/admin")),
   });
   attack({
-    id: "P11", title: "allowed name resolving to the metadata address (metadata.example → 169.254.169.254)", expected: "blocked by pipelock SSRF guard",
+    id: "P11", title: "allowed metadata-style name resolving to an internal address (metadata.example → the intranet recorder)", expected: "blocked by pipelock SSRF guard",
     needs: ["pipelock"],
     run: async () => httpLayer(await curl("http://metadata.example/latest/meta-data/")),
   });

@@ -237,7 +237,8 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
         "unlisted.example": ips.sink,
         "exfil.example": ips.sink,
         "internal.example": ips.intranet,
-        "metadata.example": "169.254.169.254",
+        // Never the real 169.254.169.254: a forwarding stand-in would reach this machine's own metadata service.
+        "metadata.example": ips.intranet,
         "approved.example": ips.web,
         [GIT_HOST]: ips.git,
       };

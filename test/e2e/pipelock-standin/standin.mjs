@@ -18,6 +18,20 @@ const opt = (name, dflt) => {
 };
 const log = (o) => console.log(JSON.stringify({ t: new Date().toISOString(), standin: "pipelock", ...o }));
 
+// Test-traffic safety, not policy: the stand-in dials only the fake-internet names the
+// suite put in this container's /etc/hosts (its extra_hosts), never DNS or an IP literal,
+// so nothing it forwards can leave the containers the suite created.
+function fakeInternet() {
+  const map = new Map();
+  for (const line of fs.readFileSync("/etc/hosts", "utf8").split("\n")) {
+    const [ip, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (!ip || !/^\d+\.\d+\.\d+\.\d+$/.test(ip) || ip.startsWith("127.")) continue;
+    for (const n of names) map.set(n.toLowerCase(), ip);
+  }
+  return map;
+}
+const resolveFake = (host) => fakeInternet().get(String(host).toLowerCase().replace(/\.$/, ""));
+
 if (cmd === "healthcheck") {
   const [host, port] = opt("--addr", "127.0.0.1:8888").split(":");
   const s = net.connect({ host, port: Number(port) });
@@ -30,8 +44,10 @@ if (cmd === "healthcheck") {
   const server = http.createServer((req, res) => {
     let url;
     try { url = new URL(req.url); } catch { res.writeHead(400).end("stand-in: absolute-URI requests only\n"); return; }
+    const ip = resolveFake(url.hostname);
+    if (!ip) { res.writeHead(403).end("stand-in: not a fake-internet host\n"); return; }
     log({ event: "http", method: req.method, host: url.host });
-    const up = http.request({ host: url.hostname, port: url.port || 80, method: req.method, path: url.pathname + url.search, headers: req.headers }, (r) => {
+    const up = http.request({ host: ip, port: url.port || 80, method: req.method, path: url.pathname + url.search, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
@@ -41,8 +57,10 @@ if (cmd === "healthcheck") {
   server.on("connect", (req, client, head) => {
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(req.url ?? "");
     if (!m) { client.end("HTTP/1.1 400 Bad Request\r\n\r\n"); return; }
+    const ip = resolveFake(m[1]);
+    if (!ip) { client.end("HTTP/1.1 403 Forbidden\r\n\r\nstand-in: not a fake-internet host\n"); return; }
     log({ event: "connect", target: req.url });
-    const up = net.connect({ host: m[1], port: Number(m[2]) }, () => {
+    const up = net.connect({ host: ip, port: Number(m[2]) }, () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head?.length) up.write(head);
       up.pipe(client);
