@@ -27,7 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { EngineDouble, RUN_LABEL, T, checkFields, sweep, type Substitute } from "../test/e2e/engine.ts";
+import { EngineDouble, T, sweep, type Substitute } from "../test/e2e/engine.ts";
 import { FakeInternet, ensurePipelockStandIn, ensureToolsImage, GIT_HOST, SERVERS, type ServerName } from "../test/e2e/fake-internet.ts";
 import { hostExtraCaFiles } from "../test/e2e/harness.ts";
 import { docker, dockerOk, sleep } from "../test/e2e/lib/docker.ts";
@@ -290,21 +290,6 @@ async function freeSubnet(): Promise<string> {
   throw new Error("no free 10.214.x.0/24");
 }
 
-/** The engine double's `docker network create` for one Network registration, plus --subnet. */
-async function createNetworkWithSubnet(reg: Registration): Promise<string> {
-  checkFields(reg);
-  const i = reg.inputs;
-  const args = ["network", "create", "--label", `${RUN_LABEL}=${runId}`, "--subnet", await freeSubnet()];
-  if (i.driver) args.push("--driver", i.driver);
-  if (i.internal) args.push("--internal");
-  if (i.ipv6 === true) args.push("--ipv6");
-  for (const [k, v] of Object.entries(i.options ?? {})) args.push("-o", `${k}=${v}`);
-  for (const l of i.labels ?? []) args.push("--label", `${l.label}=${l.value}`);
-  args.push(i.name);
-  await dockerOk(args);
-  return i.name as string;
-}
-
 function stringsOf(v: unknown, out: Set<string> = new Set()): Set<string> {
   if (typeof v === "string") out.add(v);
   else if (Array.isArray(v)) v.forEach((x) => stringsOf(x, out));
@@ -343,6 +328,7 @@ async function bringUpBottle(ctx: Ctx, name: string, opts: { variant?: string; e
   const resourceTimes: [string, number][] = [];
   const engine = new EngineDouble({
     runId,
+    networkSubnet: opts.explicitSubnets ? () => freeSubnet() : undefined,
     substitute: (role) => {
       let sub: Substitute | undefined;
       if (role === "agent" && ctx.agentImage) sub = { image: ctx.agentImage, reason: "the real agent image, prebuilt by test/e2e/agent-image.ts (--agent prebuilt)" };
@@ -376,11 +362,7 @@ async function bringUpBottle(ctx: Ctx, name: string, opts: { variant?: string; e
   const c1 = await t("program + CA (phase 1 capture)", () => captureBottle({ manifest: writeManifest([name], ctx, undefined), agent: name, namePrefix: prefix, env }));
   b.stateDirs.push(c1.stateDir);
   const netRegs = c1.byType(T.network);
-  if (opts.explicitSubnets) {
-    await t("networks (3, explicit /24s)", async () => {
-      for (const r of netRegs) b.networks.push(await createNetworkWithSubnet(r));
-    });
-  } else await t("networks (3)", () => engine.applyNetworks(c1.registrations));
+  await t(opts.explicitSubnets ? "networks (3, explicit /24s)" : "networks (3)", () => engine.applyNetworks(c1.registrations));
   b.outside = netRegs.find((n) => n.inputs.name.endsWith("-outside"))!.inputs.name as string;
   const ips = await t("[bench] attach fake internet", () => internet!.attach(b.outside!));
   // phase 2: final manifest, then everything else

@@ -322,6 +322,11 @@ export interface EngineOptions {
   readOnlyUploads?: "fail" | "volume";
   /** Seconds to wait for `healthy`. */
   healthTimeoutS?: number;
+  /**
+   * An explicit subnet for a network (not an input of the component: Docker's default pools
+   * hold ~31 networks, so a fleet of bottles needs its own; see bench/bottle-bench.ts).
+   */
+  networkSubnet?: (name: string) => Promise<string | undefined>;
 }
 
 export interface CreatedContainer {
@@ -413,6 +418,8 @@ export class EngineDouble {
       return; // an unchanged resource on a second apply: no-op, as `pulumi up` would do
     }
     const args = ["network", "create", "--label", `${RUN_LABEL}=${this.opts.runId}`];
+    const subnet = await this.opts.networkSubnet?.(i.name);
+    if (subnet) args.push("--subnet", subnet);
     if (i.driver) args.push("--driver", i.driver);
     if (i.internal) args.push("--internal");
     if (i.ipv6 === true) args.push("--ipv6");
