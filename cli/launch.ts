@@ -107,7 +107,7 @@ export function main(argv: string[], env: NodeJS.ProcessEnv = process.env): numb
     pulumiStep(["stack", "select", "--create", stack], penv);
     pulumiStep(["up", "--yes", "--stack", stack], penv);
     say(`\nThe bottle is up. Attach with the command in the \`attach\` output (\`pulumi stack output attach --stack ${stack}\`), then \`claude\` (or \`claude --continue\` to resume).`);
-    say("Watch what the agent asks for with `bottle pending` / `bottle dashboard`.");
+    say("Watch what the agent asks for with `npx bottle pending` / `npx bottle dashboard`.");
   } else {
     pulumiStep(["destroy", "--yes", "--stack", stack], penv);
     say(`\nThe bottle is down. The agent's home volume (its transcript) is kept; remove it with \`docker volume rm\` if you want it gone.`);
