@@ -219,7 +219,6 @@ test.serial("git over HTTPS: clone works, push is refused (the upstream would ac
   // Control: the same push straight to the upstream succeeds, so the refusal is egress's.
   const direct = ["-c", `http.sslCAInfo=${up.caFile}`];
   await run("git", [...direct, "-C", `${dir}/clone`, "push", "-q", `https://127.0.0.1:${up.port}/git/repo.git`, "HEAD:main"], { env: gitEnv });
-  t.pass();
   // And on a host with no route at all, push is refused as a push (not merely no_route).
   const r = await curl(["https://unrouted.example/r.git/info/refs?service=git-receive-pack"]);
   t.is(JSON.parse(r.body).reason, "git_push");

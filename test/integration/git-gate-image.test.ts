@@ -54,8 +54,8 @@ test.after.always(async () => {
 
 test("the image mirrors, scans and forwards as the component runs it (root-owned key upload, read-only rootfs, runs as gate)", async (t) => {
   if (noDocker) {
-    t.log(noDocker);
-    t.pass();
+    // Not run is not passed: outside CI say so and fail this one test; CI always has an engine.
+    t.fail(`NOT RUN: ${noDocker} — start Docker (bash test/e2e/images/ensure-engine.sh) to run the image test`);
     return;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-gg-img-"));
