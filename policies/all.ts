@@ -7,7 +7,8 @@ import { credentialPolicies } from "./credentials.ts";
 import { imagePolicies } from "./images.ts";
 import { liveConfigPolicies } from "./live-config.ts";
 import { networkPolicies } from "./networks.ts";
+import { sidecarContainerPolicies } from "./sidecar-container.ts";
 
 export const PACK_NAME = "claude-bottle";
 
-export const ALL_POLICIES: Policies = [...agentContainerPolicies, ...credentialPolicies, ...networkPolicies, ...liveConfigPolicies, ...imagePolicies];
+export const ALL_POLICIES: Policies = [...agentContainerPolicies, ...sidecarContainerPolicies, ...credentialPolicies, ...networkPolicies, ...liveConfigPolicies, ...imagePolicies];

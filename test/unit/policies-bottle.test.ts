@@ -90,3 +90,6 @@ test("broken: egress routes hold a token inline", (t) =>
     const f = liveFile(rs, "egress-routes");
     f.inputs.content += "# ghp_" + "q".repeat(36) + "\n";
   }));
+test("broken: privileged egress (the sidecar that holds the tokens)", (t) => breaks(t, "sidecars-hardened", (rs) => (find(rs, C, "egress").inputs.privileged = true)));
+test("broken: docker socket mounted into pipelock", (t) =>
+  breaks(t, "sidecars-hardened", (rs) => find(rs, C, "pipelock").inputs.mounts.push({ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" })));

@@ -12,6 +12,7 @@ import { agentNetworksInternal, bottleNetworkIsolated } from "../../policies/net
 import { egressRoutesTlsOnly, pipelockConfigStrict } from "../../policies/live-config.ts";
 import { isPinnedImage, sidecarImagesPinned } from "../../policies/images.ts";
 import { ALL_POLICIES } from "../../policies/all.ts";
+import { sidecarsHardened } from "../../policies/sidecar-container.ts";
 import { CREDENTIAL_PATTERNS, findCredentials } from "../../policies/credential-patterns.ts";
 import { LABEL_BOTTLE, LABEL_ROLE } from "../../components/labels.ts";
 import { pipelockConfigToYaml, renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
@@ -323,4 +324,30 @@ test("credential patterns: every pattern has a sample it matches; plain config a
   for (const clean of ["HTTPS_PROXY=http://egress:3128", "NODE_EXTRA_CA_CERTS=/etc/claude-bottle/ca/egress-ca.pem", CERT, AGENT_PLACEHOLDER_TOKEN, `sk-ant-${AGENT_PLACEHOLDER_TOKEN}`, "DISABLE_TELEMETRY=1"]) {
     t.deepEqual(findCredentials(clean), [], clean);
   }
+});
+
+// ---------------------------------------------------------------- sidecars-hardened
+const goodSidecar = (role = "egress"): Props => ({
+  image: "sha256:" + "c".repeat(64),
+  name: `cb-${ID}-${role}`,
+  labels: labels(role),
+  capabilities: { drops: ["ALL"] },
+  securityOpts: ["no-new-privileges:true"],
+  privileged: false,
+  networksAdvanced: [{ name: NET.internal }, { name: NET.link }],
+  mounts: [{ type: "bind", source: "/home/op/.claude-bottle/x/egress", target: "/etc/claude-bottle/egress", readOnly: true }],
+});
+test("sidecars-hardened: every sidecar role as the components build it passes; the agent is not its business", (t) => {
+  for (const role of ["egress", "pipelock", "git-gate", "supervise"]) passes(t, run(sidecarsHardened, C, goodSidecar(role)));
+  passes(t, run(sidecarsHardened, C, { ...goodAgent(), privileged: true }));
+});
+test("sidecars-hardened: privileged, added capabilities or no drop ALL fail", (t) => {
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar(), privileged: true }), /egress container .* must not be privileged/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("pipelock"), capabilities: { drops: ["ALL"], adds: ["NET_ADMIN"] } }), /must not add capabilities \(NET_ADMIN\)/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("supervise"), capabilities: {} }), /drop all capabilities/);
+});
+test("sidecars-hardened: the docker socket, host namespaces or no no-new-privileges fail", (t) => {
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("git-gate"), volumes: [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }] }), /runtime socket/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar(), networkMode: "host" }), /networkMode/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar(), securityOpts: [] }), /no-new-privileges/);
 });
