@@ -248,7 +248,7 @@ test.serial("supervise: `claude mcp list` inside the agent shows it connected (N
   const r = await exec(ctx.agentName, "claude mcp list", { timeoutMs: 90_000 });
   t.log(r.stdout.trim());
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, /supervise: http:\/\/supervise:8080\/mcp \(HTTP\) - ✓ Connected/);
+  t.regex(r.stdout, /supervise: http:\/\/supervise:8080\/mcp \(HTTP\) - [✓✔] Connected/);
 });
 
 test.serial("volumes: home (transcript) and workspace survive container replacement and a destroy of everything else", async (t) => {
@@ -276,7 +276,7 @@ test.serial("volumes: home (transcript) and workspace survive container replacem
   logs = await waitLog(ctx.agentName, /ready: attach/);
   t.regex(logs, /supervise: already registered/);
   r = await exec(ctx.agentName, "cat ~/.claude/projects/-workspace/s1.jsonl; cd /workspace && cat hello.txt; claude mcp list", { timeoutMs: 90_000 });
-  t.regex(r.stdout, /TRANSCRIPT-7[\s\S]*agent-work\n[\s\S]*supervise: .* - ✓ Connected/);
+  t.regex(r.stdout, /TRANSCRIPT-7[\s\S]*agent-work\n[\s\S]*supervise: .* - [✓✔] Connected/);
 });
 
 test.serial("capability: an image built FROM ${AGENT_IMAGE} replaces only the agent; transcript, workspace and registration kept", async (t) => {

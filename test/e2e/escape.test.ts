@@ -281,8 +281,21 @@ function registerAttacks(): void {
   attack({
     id: "C3", title: "CA private keys (egress, pipelock) anywhere in the agent's filesystem", expected: "absent",
     run: async () => {
-      const r = await sh("grep -rlsE 'BEGIN (EC |ENCRYPTED )?PRIVATE KEY' /etc /home /root /opt /tmp /workspace /var /srv 2>/dev/null | grep -v '^/srv/' | head", 60);
-      return { blocked: r.out.trim() === "", layer: "container", evidence: r.out.trim() ? `keys: ${r.out.trim()}` : "no private key files" };
+      // Exact: the body lines of this bottle's two CA keys (from the captured tls resources),
+      // searched in every file, binary or not (pattern on stdin, never in a command line).
+      const keyLines = A.capture.registrations
+        .filter((r) => r.type === "tls:index/privateKey:PrivateKey")
+        .map((r) => String(r.outputs.privateKeyPem?.value ?? r.outputs.privateKeyPem ?? "").split("\n")[1] ?? "")
+        .filter((l) => l.length > 20);
+      const exact = await docker(["exec", "-i", agent(), "sh", "-c", "grep -rlsF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null | head -3"], { input: keyLines.join("\n") + "\n", timeoutMs: 90_000 });
+      // Generic: any PEM private key in a text file (-I: binaries such as claude's own carry the marker as a string).
+      const any = await sh("grep -rlsIE 'BEGIN (EC |ENCRYPTED |RSA |OPENSSH )?PRIVATE KEY' /etc /home /root /opt /tmp /workspace /var /srv 2>/dev/null | grep -v '^/srv/' | head", 60);
+      const found = [exact.stdout.trim(), any.out.trim()].filter(Boolean).join(" ");
+      return {
+        blocked: keyLines.length === 2 && found === "",
+        layer: "container",
+        evidence: found ? `keys: ${found}` : `neither CA key (${keyLines.length} searched byte-for-byte) nor any PEM private key in a text file`,
+      };
     },
   });
   attack({

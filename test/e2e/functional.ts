@@ -88,6 +88,19 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     t.is(files.stdout.trim(), "", "token in the agent's filesystem");
   });
 
+  check("Claude Code itself (`claude -p`) reaches the Anthropic API upstream through egress, trusting the bottle CA, with the injected token", async (t, h, A) => {
+    // The fake upstream echoes JSON, not the Messages API, so claude reports an error; what
+    // matters is what reached the upstream: the real client's request, over TLS egress minted,
+    // carrying the real token egress injected in place of the placeholder.
+    const before = (await h.internet.log("web")).length;
+    const r = await docker(["exec", A.containers.agent!.name, "timeout", "60", "claude", "-p", "say hi", "--max-turns", "1"], { timeoutMs: 75_000 });
+    t.log(`claude exit ${r.code}: ${(r.stdout + r.stderr).trim().split("\n").slice(-2).join(" / ").slice(0, 200)}`);
+    const seen = (await h.internet.log("web")).slice(before).filter((e) => String(e.path).startsWith("/v1/messages"));
+    t.true(seen.length > 0, "claude's request reached the upstream");
+    t.true(seen.every((e) => e.headers?.authorization === `Bearer ${A.token}`), "every request carried the injected token, none the placeholder");
+    t.false(JSON.stringify(seen).includes("claude-bottle-placeholder"), "the placeholder never left the bottle");
+  });
+
   check("`claude mcp list` in the agent shows supervise connected", async (t, _h, A) => {
     const r = await docker(["exec", A.containers.agent!.name, "timeout", "90", "claude", "mcp", "list"], { timeoutMs: 100_000 });
     const out = (r.stdout + r.stderr).trim();
