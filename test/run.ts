@@ -23,6 +23,9 @@ function testFiles(dir: string): string[] {
 
 interface TierResult { tier: string; passed: number; failed: number; skipped: number; code: number; seconds: number }
 
+/** A tier that runs longer than this is killed and counted failed (a hung worker must not eat CI's 90 minutes). */
+const TIER_LIMIT_MIN: Record<string, number> = { unit: 10, integration: 20, e2e: 45 };
+
 function runTier(tier: string): Promise<TierResult> {
   const files = testFiles(tier);
   const started = Date.now();
@@ -41,15 +44,23 @@ function runTier(tier: string): Promise<TierResult> {
     const tee = (chunk: Buffer, to: NodeJS.WriteStream) => { out += chunk.toString(); to.write(chunk); };
     child.stdout.on("data", (c) => tee(c, process.stdout));
     child.stderr.on("data", (c) => tee(c, process.stderr));
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      console.error(`\n!!! ${tier}: still running after ${TIER_LIMIT_MIN[tier]} minutes — killed; counted as failed`);
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+    }, (TIER_LIMIT_MIN[tier] ?? 30) * 60_000);
     child.on("close", (code) => {
+      clearTimeout(limit);
       const count = (re: RegExp) => [...out.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
       const failed = count(/^\s*(\d+) tests? failed/gm) + count(/^\s*(\d+) uncaught exceptions?/gm) + count(/^\s*(\d+) unhandled rejections?/gm);
       resolve({
         tier,
         passed: count(/^\s*(\d+) tests? passed/gm),
-        failed: failed || (code ? 1 : 0),
+        failed: failed || (code || timedOut ? 1 : 0),
         skipped: count(/^\s*(\d+) tests? skipped/gm) + count(/^\s*(\d+) tests? todo/gm),
-        code: code ?? 1,
+        code: timedOut ? 1 : code ?? 1,
         seconds: Math.round((Date.now() - started) / 100) / 10,
       });
     });

@@ -70,6 +70,8 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
   });
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  // The load loops must stop whatever happens, or a failed run spins on refused connections.
+  let stopLoad = () => {};
   try {
     const health = async () => {
       const r = await fetch(`http://127.0.0.1:${port}/__egress/health`);
@@ -82,6 +84,9 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
     let ok = 0;
     const failures: string[] = [];
     let running = true;
+    stopLoad = () => {
+      running = false;
+    };
     const keepAlive = proxiedAgent(port, ca.certPem, 8);
     const loop = async (fresh: boolean) => {
       while (running) {
@@ -120,7 +125,8 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
     const g1 = (await health())!.generation;
     child.kill("SIGHUP");
     await until("SIGHUP reload", async () => ((await health())!.generation > g1 ? true : undefined));
-    t.regex(stderr, /SIGHUP: reloading routes/);
+    // stderr arrives through a pipe, possibly after the health answer: wait for the line.
+    await until("SIGHUP logged", async () => (/SIGHUP: reloading routes/.test(stderr) ? true : undefined));
 
     // Let the load run a little past the last reload, then stop it.
     await new Promise((r) => setTimeout(r, 300));
@@ -149,6 +155,7 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
     t.is(await exited, 0);
     probe.destroy();
   } finally {
+    stopLoad();
     child.kill("SIGKILL");
     await pl.close();
     await up.close();
