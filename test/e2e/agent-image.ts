@@ -44,7 +44,7 @@ export async function ensureAgentImage(baseImage: string, log: (s: string) => vo
   if ((await docker(["image", "inspect", image])).code === 0) return { image, built: false, sizeBytes: await size() };
   log(`building ${image} FROM ${baseImage} (npm installs Claude Code; a few minutes)`);
   const start = Date.now();
-  const args = ["build", "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", image];
+  const args = ["build", "--force-rm", "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", image];
   const ca = buildCaPem();
   if (ca) args.push("--build-arg", `BUILD_EXTRA_CA_PEM=${ca}`);
   const r = await docker([...args, AGENT_CONTEXT], { timeoutMs: 20 * 60_000 });

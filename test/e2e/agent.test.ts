@@ -284,7 +284,7 @@ test.serial("capability: an image built FROM ${AGENT_IMAGE} replaces only the ag
   fs.writeFileSync(path.join(dir, "Dockerfile"), "ARG AGENT_IMAGE\nFROM ${AGENT_IMAGE}\nUSER root\nRUN echo capability-ok > /usr/local/share/cap-marker\nUSER agent\n");
   const capImage = `${P}capability:1`;
   const start = Date.now();
-  await dockerOk(["build", "--build-arg", `AGENT_IMAGE=${ctx.image.image}`, "--build-arg", "AGENT_IMAGE_ID=x", "--build-arg", "BASE_IMAGE=unused", "-t", capImage, dir], { timeoutMs: 300_000 });
+  await dockerOk(["build", "--force-rm", "--build-arg", `AGENT_IMAGE=${ctx.image.image}`, "--build-arg", "AGENT_IMAGE_ID=x", "--build-arg", "BASE_IMAGE=unused", "-t", capImage, dir], { timeoutMs: 300_000 });
   created.images.push(capImage);
   t.log(`capability image built in ${((Date.now() - start) / 1000).toFixed(1)} s`);
   const supervise = `${P}supervise`;

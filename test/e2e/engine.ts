@@ -450,7 +450,7 @@ export class EngineDouble {
     let built = false;
     if (!sub) {
       const cacheTag = `cbtest/e2e-cache-${role}:latest`;
-      const args = ["build", "-t", i.imageName, "-t", cacheTag, "--label", `${RUN_LABEL}=cache`];
+      const args = ["build", "--force-rm", "-t", i.imageName, "-t", cacheTag, "--label", `${RUN_LABEL}=cache`];
       if (i.build.dockerfile) args.push("-f", i.build.dockerfile);
       for (const [k, v] of Object.entries(i.build.args ?? {})) args.push("--build-arg", `${k}=${v}`);
       args.push(i.build.context);

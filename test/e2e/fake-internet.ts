@@ -45,7 +45,7 @@ export async function ensureToolsImage(baseImage: string, log: (s: string) => vo
   if (have.code === 0) return ref;
   const t0 = Date.now();
   log(`building ${ref} FROM ${baseImage} (cold: apt-get nodejs curl git openssh)`);
-  await dockerOk(["build", "-f", path.join(dir, "Dockerfile.tools"), "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", ref, dir], { timeoutMs: 15 * 60_000 });
+  await dockerOk(["build", "--force-rm", "-f", path.join(dir, "Dockerfile.tools"), "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", ref, dir], { timeoutMs: 15 * 60_000 });
   log(`built ${ref} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return ref;
 }
@@ -58,7 +58,7 @@ export async function ensurePipelockStandIn(toolsImage: string, log: (s: string)
   const ref = `cbtest/e2e-pipelock-standin:${h.digest("hex").slice(0, 12)}`;
   if ((await docker(["image", "inspect", "-f", "{{.Id}}", ref])).code === 0) return ref;
   log(`building ${ref} (TEST-ONLY pipelock stand-in: forwards, enforces nothing)`);
-  await dockerOk(["build", "--build-arg", `TOOLS_IMAGE=${toolsImage}`, "-t", ref, dir], { timeoutMs: 5 * 60_000 });
+  await dockerOk(["build", "--force-rm", "--build-arg", `TOOLS_IMAGE=${toolsImage}`, "-t", ref, dir], { timeoutMs: 5 * 60_000 });
   return ref;
 }
 

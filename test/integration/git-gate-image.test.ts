@@ -42,7 +42,7 @@ test.before(async (t) => {
   const args = { BASE_IMAGE: imgs.BASE_IMAGE, GITLEAKS_IMAGE: imgs.GITLEAKS_IMAGE };
   image = `cbtest-local/git-gate:${contextHash(args)}`;
   if ((await run("docker", ["image", "inspect", image], { env: dockerEnv })).code !== 0) {
-    await must("docker", ["build", "-q", "-t", image, ...Object.entries(args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]), GATE_DIR], { env: dockerEnv, timeoutMs: 15 * 60_000 });
+    await must("docker", ["build", "--force-rm", "-q", "-t", image, ...Object.entries(args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]), GATE_DIR], { env: dockerEnv, timeoutMs: 15 * 60_000 });
   }
   sshd = await startSshd();
 });
