@@ -33,14 +33,19 @@ export interface CurrentConfig {
 /** The one rendering of routes.yaml (egress parses it with parseRoutesDocument). */
 export { renderRoutesYaml };
 
-export function readRoutesFile(file: string): RoutesDocument | undefined {
-  let text: string;
+/** A live file's text, or undefined when it does not exist (yet). */
+function readIfExists(file: string): string | undefined {
   try {
-    text = fs.readFileSync(file, "utf8");
+    return fs.readFileSync(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+}
+
+export function readRoutesFile(file: string): RoutesDocument | undefined {
+  const text = readIfExists(file);
+  if (text === undefined) return undefined;
   let data: unknown;
   try {
     data = YAML.parse(text);
@@ -51,14 +56,8 @@ export function readRoutesFile(file: string): RoutesDocument | undefined {
 }
 
 export function readPipelockFile(file: string): PipelockConfig | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  return parsePipelockConfig(text, file);
+  const text = readIfExists(file);
+  return text === undefined ? undefined : parsePipelockConfig(text, file);
 }
 
 export function extraAllowlist(pipelock: PipelockConfig | undefined, routes: RoutesDocument): string[] {
