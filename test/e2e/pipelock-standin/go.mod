@@ -1,0 +1,5 @@
+module claude-bottle.test/pipelock-standin
+
+go 1.24
+
+require gopkg.in/yaml.v3 v3.0.1
