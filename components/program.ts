@@ -24,7 +24,14 @@ export interface ProgramOptions {
 }
 
 export function bottleProgram(options: ProgramOptions = {}) {
-  const config = new pulumi.Config("claude-bottle");
+  const stackConfig = new pulumi.Config("claude-bottle");
+  // Pulumi.yaml gives every declared key the default "" (a declared key without a default is
+  // required by the CLI): empty means unset here.
+  const config = {
+    get: (key: string) => stackConfig.get(key) || undefined,
+    getObject: <T>(key: string) => stackConfig.getObject<T>(key),
+    getBoolean: (key: string) => stackConfig.getBoolean(key),
+  };
   let bottle: Bottle;
   try {
     const manifestFile = options.manifest ?? config.get("manifest") ?? DEFAULT_MANIFEST_FILE;

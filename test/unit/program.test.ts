@@ -43,3 +43,23 @@ test("the same git host with two IPs is a manifest error naming both upstreams",
   t.regex(err!.message, /"app"/);
   t.regex(err!.message, /"lib"/);
 });
+
+test.serial("a fresh stack needs no config: every key Pulumi.yaml declares has a default, and the defaults mean 'unset'", async (t) => {
+  const YAML = (await import("yaml")).default;
+  const fs = await import("node:fs");
+  const project = YAML.parse(fs.readFileSync(new URL("../../Pulumi.yaml", import.meta.url), "utf8"));
+  const declared = Object.entries<Record<string, unknown>>(project.config ?? {});
+  t.true(declared.length >= 4);
+  // The Pulumi CLI refuses a stack that lacks a value for a declared key without a default.
+  for (const [key, spec] of declared) t.true("default" in spec, `${key} has no default: a new stack would be refused`);
+  // What the engine hands the program on a fresh stack: each declared key at its default.
+  const config = Object.fromEntries(declared.map(([k, spec]) => [k, String(spec.default)]));
+  pulumi.runtime.setAllConfig(config);
+  try {
+    const c = await captureBottle({ stateDir: undefined });
+    t.is(c.outputs.identity, "default-claude");
+    t.regex(String((c.outputs.containers as Record<string, string>).agent), /^claude-bottle-default-claude-agent$/);
+  } finally {
+    pulumi.runtime.setAllConfig({});
+  }
+});
