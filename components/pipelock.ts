@@ -13,7 +13,7 @@ import {
 import type { StateLayout } from "../sidecars/common/layout.ts";
 
 export const PIPELOCK_ALIAS = "pipelock";
-/** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. */
+/** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. A bare uid (see operatorUser). */
 export const PIPELOCK_USER = "65534";
 const TRUST_DIR = "/etc/claude-bottle/pipelock-trust";
 
@@ -60,7 +60,7 @@ export class Pipelock extends pulumi.ComponentResource {
         ...hardened(args.identity, "pipelock"),
         name: args.containerName,
         image: args.image,
-        user: `${PIPELOCK_USER}:${PIPELOCK_USER}`,
+        user: PIPELOCK_USER,
         runtime: args.runtime,
         command: ["run", "--config", PIPELOCK_CONFIG_FILE],
         networksAdvanced: [
