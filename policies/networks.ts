@@ -5,7 +5,7 @@
 // names to the network resources, which only a stack policy can see together.
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { UnknownValueError } from "@pulumi/policy";
-import { identityOf, INHIBIT_IPV4, isUnknownValueError, isAgentContainer, isBottleNetwork, isTrue, items, known, roleOf, TYPES, who } from "./resources.ts";
+import { identityOf, INHIBIT_IPV4, isUnknownValueError, isAgentContainer, isBottleNetwork, isTrue, items, roleOf, TYPES, who } from "./resources.ts";
 
 /** Why a network is not closed (no way out, no way to the Docker host), as imperative sentences. */
 export function networkIsolationProblems(name: string, p: Record<string, any>): string[] {
@@ -17,9 +17,9 @@ export function networkIsolationProblems(name: string, p: Record<string, any>): 
   if (!isTrue(options[INHIBIT_IPV4])) out.push(`The network ${who(name)} must not give its members the Docker host (options "${INHIBIT_IPV4}": "true").`);
   if (isTrue(p.ipv6)) out.push(`The network ${who(name)} must not enable IPv6 (the bridge would get a host address).`);
   if (isTrue(p.ingress)) out.push(`The network ${who(name)} must not be an ingress network.`);
-  for (const c of items(p, "ipamConfigs")) {
-    if (known(() => c.gateway)) out.push(`The network ${who(name)} must not set an IPAM gateway address.`);
-  }
+  // No check on ipamConfigs[].gateway: Docker's IPAM always reports one (in a stack policy and at
+  // update, props are the provider's outputs), also with inhibit_ipv4, which is what keeps that
+  // address off the bridge — checked above.
   return out;
 }
 

@@ -209,6 +209,13 @@ test("bottle-network-isolated: internal and link networks as the components buil
   passes(t, run(bottleNetworkIsolated, N, network("link")));
   passes(t, run(bottleNetworkIsolated, N, network("outside")));
 });
+test("bottle-network-isolated: the IPAM gateway Docker always reports (also with inhibit_ipv4) passes", (t) => {
+  // What the engine reads back for an internal network created with inhibit_ipv4 (docker network inspect).
+  const reported = { ipamConfigs: [{ subnet: "172.30.0.0/16", gateway: "172.30.0.1", ipRange: "", auxAddress: {} }] };
+  passes(t, run(bottleNetworkIsolated, N, network("internal", reported)));
+  passes(t, runStack(edit(bottle(), "net-internal", (p) => Object.assign(p, reported))));
+  fails(t, run(bottleNetworkIsolated, N, network("internal", { ...reported, options: {} })), /inhibit_ipv4/);
+});
 test("bottle-network-isolated: a non-internal internal network fails", (t) => fails(t, run(bottleNetworkIsolated, N, network("internal", { internal: false })), /must be internal/));
 test("bottle-network-isolated: a bridge with a host address fails", (t) => {
   fails(t, run(bottleNetworkIsolated, N, network("internal", { options: {} })), /inhibit_ipv4/);
