@@ -29,9 +29,10 @@ export class CertificateAuthority extends pulumi.ComponentResource {
         privateKeyPem: key.privateKeyPem,
         isCaCertificate: true,
         setSubjectKeyId: true,
-        maxPathLength: 0,
+        // No maxPathLength: the provider sets Go's MaxPathLen without MaxPathLenZero, so 0 would
+        // silently mean "no limit" (terraform-provider-tls common_cert.go).
         validityPeriodHours: args.validityHours ?? 5 * 365 * 24,
-        // Terraform's snake_case names; an unknown name is silently dropped by the provider.
+        // Terraform's snake_case names; the provider refuses any other spelling.
         allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
         subject: { commonName: args.commonName, organization: "claude-bottle" },
       },

@@ -1,12 +1,9 @@
 // Pulumi mocks that behave like the providers where our code or tests read outputs:
-// docker names and image digests, and tls keys/certificates made with real crypto
-// (so fingerprints, chains and key formats can be checked, and the e2e tier can run them).
+// docker names and image digests, and tls keys/certificates from the tls provider double
+// (test/e2e/engine/tls.ts: real crypto, the formats terraform-provider-tls writes).
 import * as pulumi from "@pulumi/pulumi";
 import crypto from "node:crypto";
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-
-x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
+import { privateKeyOutputs, selfSignedCertOutputs } from "../e2e/engine/tls.ts";
 
 export interface Registration {
   type: string;
@@ -36,52 +33,6 @@ export function reveal(v: any): any {
   return v;
 }
 
-const keys = new Map<string, crypto.KeyObject>();
-
-function privateKey(inputs: Record<string, any>) {
-  if (inputs.algorithm !== "ECDSA") throw new Error(`mock supports ECDSA keys only, got ${inputs.algorithm}`);
-  const namedCurve = { P256: "prime256v1", P384: "secp384r1" }[inputs.ecdsaCurve as string];
-  if (!namedCurve) throw new Error(`mock supports P256/P384, got ${inputs.ecdsaCurve}`);
-  const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve });
-  const privateKeyPem = privateKey.export({ format: "pem", type: "sec1" }).toString();
-  keys.set(privateKeyPem, privateKey);
-  return {
-    privateKeyPem: secret(privateKeyPem),
-    privateKeyPemPkcs8: secret(privateKey.export({ format: "pem", type: "pkcs8" }).toString()),
-    publicKeyPem: publicKey.export({ format: "pem", type: "spki" }).toString(),
-  };
-}
-
-async function selfSignedCert(inputs: Record<string, any>) {
-  const pem: string = inputs.privateKeyPem;
-  const keyObject = keys.get(pem) ?? crypto.createPrivateKey(pem);
-  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-  const privateKey = await crypto.webcrypto.subtle.importKey("pkcs8", keyObject.export({ format: "der", type: "pkcs8" }), alg, false, ["sign"]);
-  const publicKey = await crypto.webcrypto.subtle.importKey("spki", crypto.createPublicKey(keyObject).export({ format: "der", type: "spki" }), alg, true, ["verify"]);
-  const uses: string[] = inputs.allowedUses ?? [];
-  let usage = 0;
-  if (uses.includes("cert_signing")) usage |= x509.KeyUsageFlags.keyCertSign;
-  if (uses.includes("crl_signing")) usage |= x509.KeyUsageFlags.cRLSign;
-  if (uses.includes("digital_signature")) usage |= x509.KeyUsageFlags.digitalSignature;
-  const cn = inputs.subject?.commonName ?? "mock";
-  const o = inputs.subject?.organization;
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: crypto.randomBytes(8).toString("hex"),
-    name: `CN=${cn}` + (o ? `, O=${o}` : ""),
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + Number(inputs.validityPeriodHours ?? 24) * 3600_000),
-    keys: { privateKey, publicKey },
-    signingAlgorithm: alg,
-    extensions: [
-      new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), inputs.isCaCertificate ? inputs.maxPathLength ?? undefined : undefined, true),
-      new x509.KeyUsagesExtension(usage, true),
-      ...(inputs.setSubjectKeyId ? [await x509.SubjectKeyIdentifierExtension.create(publicKey)] : []),
-    ],
-  });
-  return { certPem: cert.toString("pem") + "\n" };
-}
-
 function digest(s: string): string {
   return "sha256:" + crypto.createHash("sha256").update(s).digest("hex");
 }
@@ -96,10 +47,14 @@ async function computed(type: string, name: string, inputs: Record<string, any>)
       return { name: inputs.name ?? name, networkDatas: [] };
     case "docker:index/image:Image":
       return { imageName: inputs.imageName, repoDigest: digest(JSON.stringify(inputs.build ?? {}) + inputs.imageName), baseImageName: inputs.imageName };
-    case "tls:index/privateKey:PrivateKey":
-      return privateKey(inputs);
+    case "tls:index/privateKey:PrivateKey": {
+      // the tls provider double's outputs (test/e2e/engine/tls.ts); the SDK marks the private ones secret
+      const outs = privateKeyOutputs({ ecdsaCurve: "P224", ...inputs });
+      for (const k of ["privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh"]) outs[k] = secret(outs[k]);
+      return outs;
+    }
     case "tls:index/selfSignedCert:SelfSignedCert":
-      return selfSignedCert(inputs);
+      return selfSignedCertOutputs(inputs);
     case "pulumi-nodejs:dynamic:Resource":
       return { sha256: crypto.createHash("sha256").update(String(inputs.content ?? "")).digest("hex") };
     default:
