@@ -27,8 +27,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { EngineDouble, T, sweep, type Substitute } from "../test/e2e/engine.ts";
-import { FakeInternet, ensurePipelockStandIn, ensureToolsImage, GIT_HOST, SERVERS, type ServerName } from "../test/e2e/fake-internet.ts";
+import { EngineDouble, T, sweep, type Substitute } from "../test/e2e/engine/double.ts";
+import { FakeInternet, ensureToolsImage, GIT_HOST, SERVERS, type ServerName } from "../test/e2e/fake-internet.ts";
 import { hostExtraCaFiles } from "../test/e2e/harness.ts";
 import { docker, dockerOk, sleep } from "../test/e2e/lib/docker.ts";
 import { ensureTestImages, type TestImages } from "../test/e2e/images/build.ts";
@@ -187,7 +187,7 @@ async function cleanup(): Promise<void> {
     say(`cleanup of run ${runId} (${live.size} bottle(s) up)`);
     for (const b of [...live.values()]) await teardownBottle(b).catch((e) => say(`teardown ${b.name}: ${e}`));
     await internet?.stop().catch((e) => say(`fake internet stop: ${e}`));
-    await sweep(runId, prefix);
+    await sweep(prefix);
     fs.rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
@@ -256,7 +256,7 @@ function writeManifest(names: string[], ctx: Ctx, ips: Record<ServerName, string
   const template = fs.readFileSync(TEMPLATE, "utf8");
   const vars: Record<string, unknown> = {
     BASE_IMAGE: ctx.images.BASE_IMAGE,
-    PIPELOCK_IMAGE: ctx.images.PIPELOCK_IMAGE ?? "cbtest/pipelock-bin:missing",
+    PIPELOCK_IMAGE: ctx.images.PIPELOCK_IMAGE,
     GITLEAKS_IMAGE: ctx.images.GITLEAKS_IMAGE,
     CA_FILE: internet!.caFile,
     CA_FILES: [internet!.caFile, ...hostExtraCaFiles()],
@@ -332,14 +332,8 @@ async function bringUpBottle(ctx: Ctx, name: string, opts: { variant?: string; e
     substitute: (role) => {
       let sub: Substitute | undefined;
       if (role === "agent" && ctx.agentImage) sub = { image: ctx.agentImage, reason: "the real agent image, prebuilt by test/e2e/agent-image.ts (--agent prebuilt)" };
-      else if (role === "pipelock" && ctx.pipelockStandIn)
-        sub = { image: ctx.pipelockStandIn, reason: "TEST-ONLY forwarding stand-in (test/e2e/pipelock-standin, node): the real pipelock binary cannot be obtained here", awaitHealth: true } as Substitute;
       if (sub) ctx.standIns[role] = sub.reason;
       return sub;
-    },
-    onBuildFailure: (role, err) => {
-      ctx.standIns[role] = `build failed: ${err.message.split("\n").slice(-1)[0]}`;
-      return { image: ctx.toolsImage, reason: ctx.standIns[role]! };
     },
     log: (l) => {
       const m = /^(\w+) (\S+) \(([\d.]+) s\)$/.exec(l);
@@ -645,7 +639,7 @@ async function main() {
   const images = await ensureTestImages({ log: (s) => say(`images: ${s}`) });
   const toolsImage = await ensureToolsImage(images.BASE_IMAGE, say);
   const agentImage = flag("agent", "engine") === "prebuilt" ? (await ensureAgentImage(images.BASE_IMAGE, say)).image : undefined;
-  const pipelockStandIn = images.PIPELOCK_IMAGE ? undefined : await ensurePipelockStandIn(toolsImage, say);
+  const pipelockStandIn = images.pipelockStandIn;
   const workspace = path.join(tmp, "workspace");
   fs.mkdirSync(workspace);
   fs.writeFileSync(path.join(workspace, "hello.txt"), "bench workspace\n");
@@ -653,7 +647,7 @@ async function main() {
   g("init", "-q", "-b", "main");
   g("add", "-A");
   g("commit", "-q", "-m", "bench");
-  const ctx: Ctx = { images, toolsImage, agentImage, pipelockStandIn, workspace, standIns: {} };
+  const ctx: Ctx = { images, toolsImage, agentImage, pipelockStandIn, workspace, standIns: pipelockStandIn ? { pipelock: `TEST-ONLY stand-in (test/e2e/pipelock-standin) inside the product's pipelock image: ${pipelockStandIn}` } : {} };
   internet = new FakeInternet(prefix, runId, toolsImage);
   await internet.start().catch((e: Error) => {
     // The bench needs web (the allowed upstream) only; the fake internet's sshd git upstream

@@ -2,6 +2,7 @@
 // Docker engine. Each asserts it was blocked AND that the fake internet's exfil sink (and
 // the intranet stand-in) received nothing. Results → docs/security.md (see report.ts).
 import test, { type ExecutionContext } from "ava";
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
@@ -10,7 +11,12 @@ import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { writeSecurityReport, type AttackResult } from "./report.ts";
 import type { LogEntry, ServerName } from "./fake-internet.ts";
 import { registerFunctional, functionalResults } from "./functional.ts";
+import { registerLifecycle, lifecycleResults } from "./lifecycle.ts";
 import { pipelockImage } from "./images/build.ts";
+import { waitHealthy } from "./engine/double.ts";
+import { writeFileAtomic } from "../../sidecars/common/atomic.ts";
+import { reloadCommand } from "../../sidecars/common/reload.ts";
+import { stateLayout } from "../../sidecars/common/layout.ts";
 
 const problem = await noEngineBanner();
 const results: AttackResult[] = [];
@@ -21,13 +27,11 @@ let A: BottleUnderTest;
 let B: BottleUnderTest;
 let bringUpError: Error | undefined;
 const t0 = Date.now();
-// pipelock cannot be obtained on some machines (this one: the Go module proxy refuses the
-// module). Then its container runs a TEST-ONLY forwarding stand-in and the attacks on
-// pipelock's own checks are registered as ava skips "NOT RUN (pipelock unavailable)" — a
-// recorded blocker, reported, never counted as passed, and not a CI failure.
-const pipelockMissing: string | undefined = problem
-  ? undefined
-  : await pipelockImage().then((r) => ("missing" in r ? r.missing.split(";")[0]!.slice(0, 160) : process.env.CBTEST_E2E_STANDIN?.split(",").includes("pipelock") ? "forced by CBTEST_E2E_STANDIN" : undefined));
+// The real pipelock cannot be obtained on some machines (this one: no registry serves it). Then
+// its container runs the TEST-ONLY stand-in and the attacks on pipelock's own checks are
+// registered as ava skips "NOT RUN (pipelock unavailable)" — a recorded blocker, reported,
+// never counted as passed, and not a CI failure.
+const pipelockMissing: string | undefined = problem ? undefined : await pipelockImage().then((r) => r.standIn?.slice(0, 160));
 
 if (problem) {
   if (process.env.CI) test("e2e tier: Docker engine available", (t) => t.fail(`E2E TIER NOT RUN: no Docker engine (${problem})`));
@@ -40,7 +44,6 @@ if (problem) {
       A = h.bottles[0]!;
       B = h.bottles[1]!;
       log(`bring-up took ${((Date.now() - t0) / 1000).toFixed(1)} s; timings ${JSON.stringify(h.timings)}`);
-      if (Object.keys(h.standIns).length) log(`RUNNING WITH STAND-INS: ${JSON.stringify(h.standIns)}`);
     } catch (e) {
       bringUpError = e as Error;
     }
@@ -49,12 +52,13 @@ if (problem) {
     if (h) {
       const warmOrCold = JSON.stringify(h.timings);
       results.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
-      writeSecurityReport(results, { standIns: h.standIns, findings: h.engine.findings, seconds: (Date.now() - t0) / 1000, timings: warmOrCold, pipelockUnavailable: h.pipelockUnavailable ?? pipelockMissing, functional: functionalResults });
+      writeSecurityReport(results, { seconds: (Date.now() - t0) / 1000, timings: warmOrCold, pipelockUnavailable: h.pipelockStandIn, functional: [...functionalResults, ...lifecycleResults] });
       await h.teardown();
     }
   });
   registerFunctional(test, { h: () => h, A: () => A, bringUpError: () => bringUpError });
   registerAttacks();
+  registerLifecycle(test, { h: () => h, A: () => A, B: () => B, bringUpError: () => bringUpError });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -114,12 +118,12 @@ function attack(a: Attack): void {
     t.timeout(120_000);
     if (bringUpError) t.fail(`bring-up failed: ${bringUpError.message}`);
     if (!h) return;
-    const missing = (a.needs ?? []).filter((r) => h!.standIns[r] || !A.containers[r]);
+    const missing = (a.needs ?? []).filter((r) => !A.containers[r]);
     if (missing.length) {
-      const why = missing.map((r) => `${r}: ${h!.standIns[r] ?? "the Bottle declares no such container yet"}`).join("; ");
-      results.push({ id: a.id, attack: a.title, expected: a.expected, result: "not run", layer: "-", evidence: `stand-in ${why}` });
+      const why = missing.map((r) => `${r}: the Bottle declares no such container`).join("; ");
+      results.push({ id: a.id, attack: a.title, expected: a.expected, result: "not run", layer: "-", evidence: why });
       // Not run is never passed: only pipelock's known blocker is registered as a skip (above).
-      t.fail(`NOT RUN: needs the real ${missing.join(", ")} image (${why})`);
+      t.fail(`NOT RUN: needs ${missing.join(", ")} (${why})`);
       return;
     }
     const mark = await h.internet.mark();
@@ -281,12 +285,14 @@ function registerAttacks(): void {
   attack({
     id: "C3", title: "CA private keys (egress, pipelock) anywhere in the agent's filesystem", expected: "absent",
     run: async () => {
-      // Exact: the body lines of this bottle's two CA keys (from the captured tls resources),
-      // searched in every file, binary or not (pattern on stdin, never in a command line).
-      const keyLines = A.capture.registrations
-        .filter((r) => r.type === "tls:index/privateKey:PrivateKey")
-        .map((r) => String(r.outputs.privateKeyPem?.value ?? r.outputs.privateKeyPem ?? "").split("\n")[1] ?? "")
-        .filter((l) => l.length > 20);
+      // Exact: the body lines of this bottle's two CA keys as deployed (read out of the egress and
+      // pipelock containers by the daemon), searched in every file, binary or not (pattern on stdin).
+      const keyLines: string[] = [];
+      for (const [role, file] of [["egress", "/etc/claude-bottle/egress-ca/ca-key.pem"], ["pipelock", "/etc/claude-bottle/pipelock-ca/ca-key.pem"]] as const) {
+        const tar = await docker(["cp", `${A.containers[role]!.name}:${file}`, "-"]);
+        const line = /-----BEGIN EC PRIVATE KEY-----\n([^\n]{20,})/.exec(tar.stdout)?.[1];
+        if (line) keyLines.push(line);
+      }
       const exact = await docker(["exec", "-i", agent(), "sh", "-c", "grep -rlsF -f /dev/stdin / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null | head -3"], { input: keyLines.join("\n") + "\n", timeoutMs: 90_000 });
       // Generic: any PEM private key in a text file (-I: binaries such as claude's own carry the marker as a string).
       const any = await sh("grep -rlsIE 'BEGIN (EC |ENCRYPTED |RSA |OPENSSH )?PRIVATE KEY' /etc /home /root /opt /tmp /workspace /var /srv 2>/dev/null | grep -v '^/srv/' | head", 60);
@@ -440,13 +446,17 @@ function registerAttacks(): void {
   attack({
     id: "R1", title: "invalid routes reload (SIGHUP) keeps the old config", expected: "egress keeps serving, still blocks",
     run: async () => {
-      const file = A.capture.registrations.find((r) => r.inputs?.kind === "egress-routes")!.inputs.path as string;
-      const good = A.capture.registrations.find((r) => r.inputs?.kind === "egress-routes")!.inputs.content as string;
-      await h!.engine.updateLiveConfig(file, "version: 1\nroutes:\n  - host: unlisted.example\n    bogus_field: [\n");
+      // A person editing routes.yaml by hand: the file is written, egress is signalled.
+      const file = stateLayout(A.stateDir).egressRoutesFile;
+      const good = fs.readFileSync(file, "utf8");
+      const reload = () => docker(reloadCommand(A.containers.egress!.name));
+      writeFileAtomic(file, "version: 1\nroutes:\n  - host: unlisted.example\n    bogus_field: [\n", 0o644);
+      await reload();
       await sleep(1500);
       const o = await curl("https://unlisted.example/after-bad-reload");
       const health = (await dockerOk(["inspect", "-f", "{{.State.Status}} restarts={{.RestartCount}}", A.containers.egress!.name]));
-      await h!.engine.updateLiveConfig(file, good);
+      writeFileAtomic(file, good, 0o644);
+      await reload();
       return { blocked: o.status === 403 && health.startsWith("running"), layer: "egress", evidence: `after invalid reload: ${o.status} ${o.reason}; egress ${health}` };
     },
   });
@@ -464,17 +474,10 @@ function registerAttacks(): void {
           evidence: `egress crashed and was NOT restarted (${after}): on this engine (Docker 20.10) the earlier \`docker kill --signal HUP\` reload (LiveConfigFile, attack R1) marks the container as manually stopped, which disables restart: unless-stopped`,
         };
       }
-      await h!.engine.waitHealthy(name, { tolerateExit: true });
+      await waitHealthy(name, { tolerateExit: true });
       const o = await curl("https://unlisted.example/after-kill");
       const restarts = await dockerOk(["inspect", "-f", "{{.RestartCount}}", name]);
       return { blocked: o.status === 403 && Number(restarts) >= 1, layer: "egress", evidence: `restarts=${restarts}; ${o.status} ${o.reason}` };
     },
-  });
-}
-
-if (!problem) {
-  test.serial("engine: every captured input applies on the real engine without accommodation", (t) => {
-    if (!h) return t.fail(`bring-up failed: ${bringUpError?.message}`);
-    t.deepEqual(h.engine.findings, [], "component inputs the real engine refuses (see docs/security.md, Engine findings)");
   });
 }

@@ -21,11 +21,12 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { tarFiles } from "./lib/tar.ts";
-import { RUN_LABEL } from "./engine.ts";
 
 x509.cryptoProvider.set(crypto.webcrypto as unknown as Crypto);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** Label on what the fake internet creates (its own objects; the bottles are named by the run prefix). */
+const RUN_LABEL = "dev.claude-bottle.e2e-run";
 export const WEB_NAMES = ["api.anthropic.com", "api.github.com", "unlisted.example", "exfil.example", "internal.example", "metadata.example", "approved.example"];
 export const SERVERS = ["web", "sink", "intranet", "git"] as const;
 export const GIT_HOST = "git.example.test";
@@ -47,18 +48,6 @@ export async function ensureToolsImage(baseImage: string, log: (s: string) => vo
   log(`building ${ref} FROM ${baseImage} (cold: apt-get nodejs curl git openssh)`);
   await dockerOk(["build", "--force-rm", "-f", path.join(dir, "Dockerfile.tools"), "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", ref, dir], { timeoutMs: 15 * 60_000 });
   log(`built ${ref} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return ref;
-}
-
-/** TEST-ONLY pipelock stand-in (test/e2e/pipelock-standin/): forwards, enforces nothing. */
-export async function ensurePipelockStandIn(toolsImage: string, log: (s: string) => void = console.log): Promise<string> {
-  const dir = path.join(HERE, "pipelock-standin");
-  const h = crypto.createHash("sha256").update(toolsImage);
-  for (const f of ["Dockerfile", "standin.mjs", "pipelock"]) h.update(fs.readFileSync(path.join(dir, f)));
-  const ref = `cbtest/e2e-pipelock-standin:${h.digest("hex").slice(0, 12)}`;
-  if ((await docker(["image", "inspect", "-f", "{{.Id}}", ref])).code === 0) return ref;
-  log(`building ${ref} (TEST-ONLY pipelock stand-in: forwards, enforces nothing)`);
-  await dockerOk(["build", "--force-rm", "--build-arg", `TOOLS_IMAGE=${toolsImage}`, "-t", ref, dir], { timeoutMs: 5 * 60_000 });
   return ref;
 }
 

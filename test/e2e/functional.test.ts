@@ -1,7 +1,12 @@
-// The engine double's own contract, without a Docker engine: it refuses input fields it does
-// not implement, and orders resources by data dependency.
+// The doubles' own contract, without a Docker engine: they refuse input fields they do not
+// implement (naming the field), order resources by data dependency (mock path), and the
+// provider frame carries secrets from inputs to outputs.
 import test from "ava";
-import { checkFields, plan, durationNs, T, UnimplementedFieldError } from "./engine.ts";
+import { checkFields, plan, T } from "./engine/double.ts";
+import { durationNs } from "./engine/docker.ts";
+import { UnimplementedFieldError } from "./engine/fields.ts";
+import { carrySecrets, isSecret, providerOf, secret } from "./engine/plugin.ts";
+import { dockerDoubles } from "./engine/docker.ts";
 import { captureBottle } from "../unit/helpers/capture.ts";
 import type { Registration } from "../helpers/pulumi-mocks.ts";
 
@@ -12,15 +17,36 @@ test("an unimplemented container field fails loudly, naming the field", (t) => {
   t.regex(e!.message, /`shmSize`/);
   t.throws(() => checkFields(reg(T.container, "c", { name: "x", image: "i", mounts: [{ type: "bind", source: "/a", target: "/b", bindOptions: { propagation: "rshared" } }] })), { message: /mounts\[\*\]\.bindOptions\.propagation/ });
   t.throws(() => checkFields(reg(T.container, "c", { name: "x", image: "i", uploads: [{ file: "/a", content: "x", executable: true }] })), { message: /uploads\[\*\]\.executable/ });
-  t.throws(() => checkFields(reg(T.network, "n", { name: "n", ipamConfigs: [{ subnet: "10.0.0.0/24" }] })), { message: /ipamConfigs/ });
+  t.throws(() => checkFields(reg(T.container, "c", { name: "x", image: "i", healthcheck: { tests: ["CMD", "true"], startInterval: "1s" } })), { message: /healthcheck\.startInterval/ });
+  t.throws(() => checkFields(reg(T.network, "n", { name: "n", ipamConfigs: [{ subnet: "10.0.0.0/24", ipRange: "10.0.0.0/25" }] })), { message: /ipamConfigs\[\*\]\.ipRange/ });
   t.throws(() => checkFields(reg("docker:index/remoteImage:RemoteImage", "r", { name: "debian" })), { message: /not implemented/ });
+});
+
+test("the provider refuses an unimplemented field at check, with the field as the failing property", async (t) => {
+  const p = providerOf("docker", "5.2.0", dockerDoubles);
+  const urn = "urn:pulumi:s::p::docker:index/container:Container::c";
+  const r = await p.check!(urn, {}, { name: "x", image: "i", shmSize: 64 });
+  t.deepEqual(r.failures?.map((f) => f.property), ["shmSize"]);
+  const ok = await p.check!(urn, {}, { name: "x", image: "i" });
+  t.deepEqual(ok.failures, []);
+  t.is(ok.inputs.restart, "no", "TF schema defaults are filled in");
+  t.is(ok.inputs.mustRun, true);
+  const bad = await p.check!(urn, {}, { name: "x", image: "i", restart: "sometimes" });
+  t.regex(bad.failures![0]!.reason, /restart/);
+});
+
+test("outputs are secret where their inputs were (the engine does not copy secretness for a provider that accepts secrets)", (t) => {
+  const outs = carrySecrets({ envs: ["A=1"], name: "n", uploads: [{ content: "k" }] }, { envs: [secret("A=1")], name: "n", uploads: [{ content: secret("k") }] });
+  t.true(isSecret(outs.envs));
+  t.false(isSecret(outs.name));
+  t.true(isSecret(outs.uploads));
 });
 
 test("durations are Go durations", (t) => {
   t.is(durationNs("5s"), 5e9);
   t.is(durationNs("1m30s"), 90e9);
   t.is(durationNs("250ms"), 250e6);
-  t.throws(() => durationNs("5 seconds"));
+  t.is(durationNs("5 seconds"), 0, "time.ParseDuration's error is ignored by the provider: 0");
 });
 
 test("the stack program's resources all pass the field check and order networks/images/config before containers", async (t) => {

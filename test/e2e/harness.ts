@@ -1,25 +1,26 @@
-// Brings bottles up on a real Docker engine: the stack program under Pulumi mocks → the
-// engine double, next to the fake internet. Used by escape.test.ts and functional.test.ts.
+// Brings bottles up on a real Docker engine through the REAL Pulumi engine: the stack program
+// runs as an inline Automation API program (engine/stack.ts), the `docker` and `tls` packages are
+// served by our provider plugin doubles (engine/docker.ts, engine/tls.ts), next to the fake
+// internet. Used by escape.test.ts (attacks, functional checks, stack lifecycle).
 //
-// Two-phase apply per bottle: (1) capture with no extra_hosts and create only the networks,
-// attach the fake internet servers to the bottle's `outside` network and learn their
-// addresses there; (2) render the final manifest (extra_hosts, ssrf_ip_allowlist, test CA),
-// capture again and apply everything. Network inputs do not depend on the manifest's
-// hosts, so phase 2's networks equal phase 1's and are adopted unchanged (as `pulumi up`
-// would leave an unchanged resource alone).
+// Two `pulumi up`s per bottle: (1) `--target` the three networks (their URNs read from a
+// preview), attach the fake internet servers to the bottle's `outside` network and learn their
+// addresses there; (2) the final manifest (extra_hosts, ssrf_ip_allowlist, test CA) and a full
+// `up`. Network inputs do not depend on the manifest's hosts, so phase 2 leaves them alone.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { EngineDouble, T, sweep, type CreatedContainer, type Substitute } from "./engine.ts";
-import { FakeInternet, GIT_HOST, ensurePipelockStandIn, ensureToolsImage, type ServerName } from "./fake-internet.ts";
 import { execFileSync } from "node:child_process";
-import { docker, engineProblem } from "./lib/docker.ts";
+import { FakeInternet, GIT_HOST, ensureToolsImage, type ServerName } from "./fake-internet.ts";
+import { docker, dockerOk, engineProblem } from "./lib/docker.ts";
 import { ensureTestImages, type TestImages } from "./images/build.ts";
-import { captureBottle, type Capture } from "../unit/helpers/capture.ts";
-import { SIDECARS_DIR } from "../../components/images.ts";
+import { realStack, type RealStack } from "./engine/stack.ts";
+import { sweep, waitHealthy } from "./engine/double.ts";
+import { DOCKER_TYPES } from "./engine/docker.ts";
+import { bottleProgram } from "../../components/program.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.join(HERE, "fixtures");
@@ -30,10 +31,15 @@ export interface BottleUnderTest {
   bottle: string;
   agent: string;
   identity: string;
-  capture: Capture;
+  /** The bottle's Pulumi stack (real engine, local file backend). */
+  stack: RealStack;
+  /** The stack outputs of the last `up`. */
+  outputs: Record<string, any>;
+  /** Re-run the program with another manifest (phase 2, lifecycle tests). */
+  setManifest(file: string): void;
   manifestFile: string;
   /** role → container */
-  containers: Record<string, CreatedContainer>;
+  containers: Record<string, { name: string; id: string }>;
   networks: { internal: string; link: string; outside: string };
   /** fake internet addresses on this bottle's outside network */
   ips: Record<ServerName, string>;
@@ -46,6 +52,9 @@ export interface BottleUnderTest {
   workspace: string;
   /** The declared git upstream (only the first bottle has one). */
   gitUpstream?: { name: string; url: string };
+  /** Renders this bottle's manifest with other values (lifecycle tests). */
+  render(vars: Record<string, unknown>): string;
+  vars: Record<string, unknown>;
 }
 
 export interface Harness {
@@ -54,31 +63,32 @@ export interface Harness {
   images: TestImages;
   toolsImage: string;
   internet: FakeInternet;
-  engine: EngineDouble;
   bottles: BottleUnderTest[];
-  /** role → why it runs a stand-in image */
-  standIns: Record<string, string>;
-  /** Why the real pipelock is not in this run (its forwarding stand-in is), or undefined. */
-  pipelockUnavailable?: string;
+  /** Why pipelock is the TEST-ONLY stand-in in this run, or undefined for the real one. */
+  pipelockStandIn?: string;
   timings: Record<string, number>;
+  /** `pulumi destroy` of every bottle still up, then removal of what the harness made. */
   teardown(): Promise<string[]>;
+  /** Destroy one bottle's stack now (lifecycle test); returns what `pulumi destroy` left behind. */
+  destroyBottle(b: BottleUnderTest): Promise<{ volumes: string[]; images: string[]; containers: string[]; networks: string[] }>;
 }
 
 export async function noEngineBanner(): Promise<string | undefined> {
   const problem = await engineProblem();
   if (!problem) return undefined;
-  const banner = [
-    "",
-    "#".repeat(78),
-    "#  E2E TIER NOT RUN: no Docker engine",
-    `#  (${problem})`,
-    "#  To fix: start dockerd (test/e2e/images/ensure-engine.sh installs docker.io +",
-    "#  mmdebstrap and starts it), make /var/run/docker.sock usable by this user, then",
-    "#  run `npm run test:e2e`. In CI (env CI set) this is a failure, not a skip.",
-    "#".repeat(78),
-    "",
-  ].join("\n");
-  console.error(banner);
+  console.error(
+    [
+      "",
+      "#".repeat(78),
+      "#  E2E TIER NOT RUN: no Docker engine",
+      `#  (${problem})`,
+      "#  To fix: start dockerd (test/e2e/images/ensure-engine.sh installs docker.io +",
+      "#  mmdebstrap and starts it), make /var/run/docker.sock usable by this user, then",
+      "#  run `npm run test:e2e`. In CI (env CI set) this is a failure, not a skip.",
+      "#".repeat(78),
+      "",
+    ].join("\n"),
+  );
   return problem;
 }
 
@@ -98,47 +108,16 @@ function renderManifest(dir: string, target: string, vars: Record<string, unknow
     bottles: Object.fromEntries(E2E_BOTTLES.map((b) => [b, body(b === target ? vars : neutral)])),
     agents: path.join(FIXTURES, "agents"),
   };
-  const file = path.join(dir, `${target}.yaml`);
+  const file = path.join(dir, `${target}-${crypto.randomBytes(3).toString("hex")}.yaml`);
   fs.writeFileSync(file, YAML.stringify(manifest));
   return file;
 }
 
 let imagesOnce: Promise<TestImages> | undefined;
-/** ensureTestImages once per process (bringUp and pipelockStatus share it). */
+/** ensureTestImages once per process. */
 export function testImages(): Promise<TestImages> {
   imagesOnce ??= ensureTestImages({ log: (s) => log(`images: ${s}`) });
   return imagesOnce;
-}
-
-/**
- * Whether the real pipelock can run here. When not, the bottle's pipelock container runs the
- * TEST-ONLY forwarding stand-in (test/e2e/pipelock-standin/), and the attacks that test
- * pipelock's own checks (SSRF, DLP, strict allowlist) are reported "not run (pipelock unavailable)".
- */
-export async function pipelockStatus(): Promise<{ available: boolean; reason?: string }> {
-  const images = await testImages();
-  if (images.PIPELOCK_IMAGE && !(process.env.CBTEST_E2E_STANDIN ?? "").split(",").includes("pipelock")) return { available: true };
-  const why = images.PIPELOCK_IMAGE ? "forced by CBTEST_E2E_STANDIN" : (images.missing.PIPELOCK_IMAGE ?? "no pipelock binary image").split("\n")[0]!;
-  return { available: false, reason: `pipelock unavailable: ${why.length > 200 ? why.slice(0, 200) + "…" : why}` };
-}
-
-/** Which images run as stand-ins, and why. Only pipelock may (its forwarding stand-in); under CI nothing else. */
-function standInPolicy(images: TestImages, toolsImage: string, pipelockStandIn: string | undefined, standIns: Record<string, string>) {
-  const forced = new Set((process.env.CBTEST_E2E_STANDIN ?? "").split(",").map((s) => s.trim()).filter(Boolean));
-  return (role: string): Substitute | undefined => {
-    if (role === "pipelock" && pipelockStandIn) {
-      const reason = `TEST-ONLY forwarding stand-in (forwards everything, enforces nothing): ${images.PIPELOCK_IMAGE ? "forced by CBTEST_E2E_STANDIN" : `no pipelock binary image (${(images.missing.PIPELOCK_IMAGE ?? "").split(":")[0]}; see test/e2e/images)`}`;
-      standIns[role] = reason;
-      return { image: pipelockStandIn, reason, awaitHealth: true };
-    }
-    let reason: string | undefined;
-    if (forced.has(role)) reason = "forced by CBTEST_E2E_STANDIN";
-    else if (!fs.existsSync(path.join(SIDECARS_DIR, role, "Dockerfile"))) reason = `sidecars/${role}/Dockerfile does not exist yet`;
-    if (!reason) return undefined;
-    if (process.env.CI) throw new Error(`e2e under CI: ${role} would run a stand-in image (${reason}); only pipelock may`);
-    standIns[role] = reason;
-    return { image: toolsImage, reason };
-  };
 }
 
 /** The host's locally added CAs (a TLS-inspecting proxy between the builds and the registries). */
@@ -160,6 +139,24 @@ function makeWorkspace(dir: string): string {
   return ws;
 }
 
+/** Wait until every container of the bottle that has a healthcheck is healthy (`pulumi up` does not wait). */
+export async function waitBottleHealthy(containers: Record<string, { name: string }>): Promise<void> {
+  await Promise.all(
+    Object.values(containers).map(async (c) => {
+      const hasHealth = (await docker(["inspect", "-f", "{{if .Config.Healthcheck}}yes{{end}}", c.name])).stdout.trim() === "yes";
+      if (hasHealth) await waitHealthy(c.name, { timeoutS: 120 });
+    }),
+  );
+}
+
+async function containerMap(names: Record<string, string>): Promise<Record<string, { name: string; id: string }>> {
+  const out: Record<string, { name: string; id: string }> = {};
+  for (const [role, name] of Object.entries(names)) out[role] = { name, id: await dockerOk(["inspect", "-f", "{{.Id}}", name]) };
+  return out;
+}
+
+const plain = (outputs: Record<string, { value: unknown }>) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value])) as Record<string, any>;
+
 export async function bringUp(opts: { bottles?: [string, string][] } = {}): Promise<Harness> {
   const timings: Record<string, number> = {};
   const t = async <R>(what: string, fn: () => Promise<R>): Promise<R> => {
@@ -167,7 +164,7 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
     try {
       return await fn();
     } finally {
-      timings[what] = (timings[what] ?? 0) + (Date.now() - t0) / 1000;
+      timings[what] = Math.round(((timings[what] ?? 0) + (Date.now() - t0) / 1000) * 10) / 10;
     }
   };
   const runId = crypto.randomBytes(3).toString("hex");
@@ -175,36 +172,54 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
   log(`run ${runId}: everything is named ${prefix}*`);
   const images = await t("test images", () => testImages());
   const toolsImage = await t("tools image", () => ensureToolsImage(images.BASE_IMAGE, log));
-  const pl = await pipelockStatus();
-  const pipelockStandIn = pl.available ? undefined : await t("pipelock stand-in image", () => ensurePipelockStandIn(toolsImage, log));
-  const standIns: Record<string, string> = {};
+  if (images.pipelockStandIn) log(`pipelock is the TEST-ONLY stand-in: ${images.pipelockStandIn}`);
   const internet = new FakeInternet(prefix, runId, toolsImage);
-  const engine = new EngineDouble({
-    runId,
-    substitute: standInPolicy(images, toolsImage, pipelockStandIn, standIns),
-    onBuildFailure: (role, err) => {
-      if (process.env.CBTEST_E2E_NO_STANDIN === "1" || process.env.CI) return undefined;
-      const last = err.message.split("\n").filter(Boolean).slice(-1)[0] ?? "";
-      const reason = `docker build of sidecars/${role} failed: ${last.length > 160 ? last.slice(0, 80) + " … " + last.slice(-70) : last}`;
-      standIns[role] = reason;
-      return { image: toolsImage, reason };
-    },
-    log: (s) => log(`engine: ${s}`),
-  });
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}manifest-`));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}run-`));
   const bottles: BottleUnderTest[] = [];
-  const stateDirs: string[] = [];
+  /** Stacks not destroyed yet (also a bottle whose bring-up failed half-way). */
+  const live = new Set<RealStack>();
+  const builtImages = new Set<string>();
+
+  const leftovers = async (b: BottleUnderTest) => {
+    const list = async (args: string[]) => (await docker(args)).stdout.split("\n").map((s) => s.trim()).filter((n) => n.startsWith(`${prefix}`) && n.includes(b.identity));
+    return {
+      containers: await list(["ps", "-a", "--format", "{{.Names}}"]),
+      networks: await list(["network", "ls", "--format", "{{.Name}}"]),
+      volumes: await list(["volume", "ls", "--format", "{{.Name}}"]),
+      images: (await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout.split("\n").filter((n) => n.startsWith(prefix) && n.endsWith(`:${b.identity}`)),
+    };
+  };
+  const destroyBottle = async (b: BottleUnderTest) => {
+    // The fake internet's servers sit on `outside`; they are not the bottle's, detach them first.
+    for (const name of Object.values(internet.names)) await docker(["network", "disconnect", "-f", b.networks.outside, name]);
+    await b.stack.stack.destroy({ onOutput: () => undefined });
+    live.delete(b.stack);
+    const left = await leftovers(b);
+    for (const i of left.images) builtImages.add(i);
+    return left;
+  };
   const teardown = async () => {
     const t0 = Date.now();
     const problems: string[] = [];
     await internet.stop().catch((e) => problems.push(String(e)));
-    problems.push(...(await engine.destroy()));
-    await sweep(runId, prefix);
-    for (const d of [tmp, ...stateDirs]) fs.rmSync(d, { recursive: true, force: true });
+    for (const s of [...live]) {
+      await s.stack.destroy({ onOutput: () => undefined }).catch((e) => problems.push(`pulumi destroy: ${(e as Error).message.split("\n").slice(-3).join(" ")}`));
+      live.delete(s);
+    }
+    for (const img of (await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout.split("\n")) if (img.startsWith(prefix)) builtImages.add(img);
+    // `pulumi destroy` keeps the agent's volumes (retainOnDelete) and the built images (the
+    // docker provider never deletes images): keep their layers under a cache tag, drop the rest.
+    for (const img of builtImages) {
+      const role = img.slice(prefix.length).split(":")[0]!;
+      await docker(["tag", img, `cbtest/e2e-cache-${role}:latest`]);
+    }
+    await sweep(prefix);
+    for (const dir of fs.readdirSync(tmp).filter((d) => d.startsWith("stack-"))) fs.rmSync(path.join(tmp, dir), { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
     log(`teardown in ${((Date.now() - t0) / 1000).toFixed(1)} s${problems.length ? `; problems:\n${problems.join("\n")}` : ""}`);
     return problems;
   };
-  const harness: Harness = { runId, prefix, images, toolsImage, internet, engine, bottles, standIns, pipelockUnavailable: pl.reason, timings, teardown };
+  const harness: Harness = { runId, prefix, images, toolsImage, internet, bottles, pipelockStandIn: images.pipelockStandIn, timings, teardown, destroyBottle };
   const home = path.join(tmp, "home");
   const workspace = makeWorkspace(tmp);
   try {
@@ -215,7 +230,7 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
       const env = { CLAUDE_CODE_OAUTH_TOKEN: token };
       const base = {
         BASE_IMAGE: images.BASE_IMAGE,
-        PIPELOCK_IMAGE: images.PIPELOCK_IMAGE ?? "cbtest/pipelock-bin:missing",
+        PIPELOCK_IMAGE: images.PIPELOCK_IMAGE,
         GITLEAKS_IMAGE: images.GITLEAKS_IMAGE,
         // the fake internet's CA + the host's (the agent image's npm install goes through a TLS-inspecting proxy here)
         CA_FILES: [internet.caFile, ...hostExtraCaFiles()],
@@ -223,13 +238,40 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
         AGENTS_DIR: path.join(FIXTURES, "agents"),
       };
       const stateDir = path.join(home, bottle);
-      // phase 1
       const neutral = { ...base, SSRF_ALLOW: [], EXTRA_HOSTS: {}, GIT: { upstreams: [] } };
-      const m1 = renderManifest(tmp, bottle, neutral, neutral);
-      const c1 = await t("capture", () => captureBottle({ manifest: m1, agent, namePrefix: prefix, env, stateDir }));
-      await t("networks", () => engine.applyNetworks(c1.registrations));
-      const outside = c1.byType(T.network).find((n) => n.inputs.name.endsWith("-outside"))!.inputs.name as string;
-      const ips = await internet.attach(outside);
+      let manifest = renderManifest(tmp, bottle, neutral, neutral);
+      const stack = await t("stack init", () =>
+        realStack({
+          runId,
+          stackName: bottle,
+          workDir: path.join(tmp, `stack-${bottle}`),
+          program: () => bottleProgram({ manifest, agent, env, stateDir, namePrefix: prefix }),
+          log,
+        }),
+      );
+      live.add(stack);
+      // phase 1: the networks only (`pulumi up --target`)
+      const networks: { urn: string; name: string }[] = [];
+      const parentOf = new Map<string, string>();
+      await t("pulumi preview", () =>
+        stack.stack.preview({
+          onEvent: (e) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (!m) return;
+            if (m.new?.parent) parentOf.set(m.urn, m.new.parent);
+            if (m.type === DOCKER_TYPES.network) networks.push({ urn: m.urn, name: String(m.new?.inputs?.name) });
+          },
+        }),
+      );
+      if (networks.length !== 3) throw new Error(`preview: expected 3 networks, saw ${networks.map((n) => n.name).join(", ")}`);
+      // --target needs each target's component parents too (the stack itself is always there)
+      const targets = new Set<string>();
+      for (const n of networks) {
+        for (let urn: string | undefined = n.urn; urn && !urn.includes("::pulumi:pulumi:Stack::"); urn = parentOf.get(urn)) targets.add(urn);
+      }
+      await t("pulumi up --target networks", () => stack.stack.up({ target: [...targets], onOutput: () => undefined }));
+      const net = (suffix: string) => networks.find((n) => n.name.endsWith(`-${suffix}`))!.name;
+      const ips = await internet.attach(net("outside"));
       // phase 2
       const extraHosts = {
         "api.anthropic.com": ips.web,
@@ -245,31 +287,33 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
       // git: only the first bottle declares an upstream (the sshd on the fake internet)
       const gitUpstream = bottles.length === 0 ? { name: "upstream", url: internet.git.url } : undefined;
       const GIT = gitUpstream ? { upstreams: [{ ...gitUpstream, identity_file: internet.git.identityFile, known_host_key: internet.git.hostKey }] } : { upstreams: [] };
-      const m2 = renderManifest(tmp, bottle, { ...base, SSRF_ALLOW: [`${ips.web}/32`, `${ips.sink}/32`], EXTRA_HOSTS: extraHosts, GIT }, neutral);
-      const c2 = await t("capture", () => captureBottle({ manifest: m2, agent, namePrefix: prefix, env, stateDir }));
-      await t(`apply ${bottle}`, () => engine.apply(c2.registrations));
-      const identity = String(c2.outputs.identity);
-      const containers: Record<string, CreatedContainer> = {};
-      for (const c of engine.containers) if (c.identity === identity && c.role) containers[c.role] = c;
-      const nets = c2.byType(T.network).map((n) => n.inputs.name as string);
-      const net = (suffix: string) => nets.find((n) => n.endsWith(`-${suffix}`))!;
-      bottles.push({
+      const vars = { ...base, SSRF_ALLOW: [`${ips.web}/32`, `${ips.sink}/32`], EXTRA_HOSTS: extraHosts, GIT };
+      manifest = renderManifest(tmp, bottle, vars, neutral);
+      const result = await t(`pulumi up ${bottle}`, () => stack.stack.up({ onOutput: () => undefined }));
+      const outputs = plain(result.outputs as any);
+      const containers = await containerMap(outputs.containers);
+      await t(`healthy ${bottle}`, () => waitBottleHealthy(containers));
+      const b: BottleUnderTest = {
         bottle,
         agent,
-        identity,
-        capture: c2,
-        manifestFile: m2,
+        identity: String(outputs.identity),
+        stack,
+        outputs,
+        setManifest: (file) => void (manifest = file),
+        manifestFile: manifest,
         containers,
         networks: { internal: net("internal"), link: net("link"), outside: net("outside") },
         ips,
-        stateDir: c2.stateDir,
+        stateDir: String(outputs.stateDir),
         token,
         home,
         workspace,
         gitUpstream,
-      });
+        vars,
+        render: (v) => renderManifest(tmp, bottle, v, neutral),
+      };
+      bottles.push(b);
     }
-    for (const [role, why] of Object.entries(standIns)) log(`STAND-IN ${role}: ${why}`);
     return harness;
   } catch (err) {
     log(`bring-up failed: ${(err as Error).message}`);

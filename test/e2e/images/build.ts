@@ -2,7 +2,8 @@
  * Hermetic images for the e2e tier (no image registry needed).
  *
  *   BASE_IMAGE      cbtest/base:bookworm-<hash>          mmdebstrap minbase bookworm + ca-certificates, docker-imported
- *   PIPELOCK_IMAGE  cbtest/pipelock-bin:<ver>-<hash>     FROM scratch, only /pipelock (static, CGO_ENABLED=0)
+ *   PIPELOCK_IMAGE  CBTEST_PIPELOCK_IMAGE / CBTEST_PIPELOCK_BINARY (the real pipelock, when the operator has one), else
+ *                   cbtest/pipelock-standin:<hash>       FROM scratch, /pipelock = the TEST-ONLY stand-in (../pipelock-standin, Go)
  *   GITLEAKS_IMAGE  cbtest/gitleaks-bin:<ver>-<hash>     FROM scratch, only /usr/bin/gitleaks (static, CGO_ENABLED=0)
  *
  * <hash> is the first 12 hex chars of sha256 over every input of the recipe (this file's recipe constants, the apt
@@ -18,7 +19,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Recipe (changing anything here changes the hash, hence the tag, hence a rebuild)
@@ -27,8 +28,6 @@ import { pathToFileURL } from "node:url";
 /** bump to force a rebuild of one image kind */
 const BASE_RECIPE = 2;
 const GO_RECIPE = 1;
-/** how long a 'the Go proxy refused pipelock' answer is remembered (CBTEST_RECHECK=1 ignores it) */
-const NEGATIVE_TTL_MS = 12 * 3600_000;
 const SUITE = "bookworm";
 
 /** dpkg path filters: also land in /etc/dpkg/dpkg.cfg.d/99mmdebstrap, so derived images inherit them. */
@@ -56,16 +55,11 @@ const APT_CONF: Record<string, string> = {
 };
 
 /**
- * pipelock: v2+ tags are not installable by tag (go.mod lacks /v2), so pin by commit. Candidates are tried in
- * order; the first the Go module proxy serves wins. See README for which ones worked.
+ * pipelock is never fetched from a registry (its binary and module are not obtainable here, and the
+ * project does not build third-party code it cannot get). The real binary comes only from the
+ * operator (CBTEST_PIPELOCK_IMAGE / CBTEST_PIPELOCK_BINARY); otherwise the TEST-ONLY stand-in.
  */
-const PIPELOCK_MODULE = "github.com/luckyPipewrench/pipelock";
-const PIPELOCK_CANDIDATES: { label: string; query: string }[] = [
-  // newest commit seen in public material (HEAD of the indexed snapshot)
-  { label: "head-ea6a9e87", query: "ea6a9e87825aaf3dd956a015a17e0a3b0f13986b" },
-  // the v2.3.0 tag commit
-  { label: "v2.3.0-7a3b7de4", query: "7a3b7de4a5552b4e756eb930256468b7cbd616b1" },
-];
+const STANDIN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "pipelock-standin");
 
 const GITLEAKS_MODULE = "github.com/zricethezav/gitleaks/v8";
 const GITLEAKS_VERSION = "v8.30.1"; // newest v8 the Go module proxy served on 2026-11-22
@@ -75,11 +69,11 @@ const GITLEAKS_VERSION = "v8.30.1"; // newest v8 the Go module proxy served on 2
 export interface TestImages {
   /** build-arg name -> local image ref */
   BASE_IMAGE: string;
-  /** undefined when pipelock could not be obtained; `missing.PIPELOCK_IMAGE` says why */
-  PIPELOCK_IMAGE?: string;
+  /** the real pipelock when the operator gave one, else the TEST-ONLY stand-in (`pipelockStandIn` says why) */
+  PIPELOCK_IMAGE: string;
   GITLEAKS_IMAGE: string;
-  /** build-arg name -> one-line reason, for images that could not be produced */
-  missing: Partial<Record<"PIPELOCK_IMAGE", string>>;
+  /** set when PIPELOCK_IMAGE is the stand-in: why the real pipelock is not in this run */
+  pipelockStandIn?: string;
 }
 
 export interface EnsureOptions {
@@ -333,20 +327,6 @@ async function verifyBase(baseRef: string, log: (s: string) => void): Promise<nu
 // b/c. static Go binaries in FROM-scratch images
 // ---------------------------------------------------------------------------------------------------------------
 
-async function goResolve(module: string, query: string): Promise<{ version: string } | { error: string }> {
-  const r = await run("go", ["list", "-m", "-json", `${module}@${query}`], {
-    env: { ...process.env, GOFLAGS: "-mod=mod", GO111MODULE: "on" },
-    cwd: os.tmpdir(),
-    timeoutMs: 120_000,
-  });
-  if (r.code !== 0) {
-    // keep the reason, drop URLs (no registry host names in files we write, e.g. the negative cache)
-    const why = r.stderr.trim().split("\n").slice(-2).join(" ").replace(/https?:\/\/\S+/g, "<proxy>").replace(/\s+/g, " ");
-    return { error: (why || `exit ${r.code}`).slice(0, 300) };
-  }
-  return { version: (JSON.parse(r.stdout) as { Version: string }).Version };
-}
-
 async function goInstallStatic(pkg: string, version: string, ldflags: string, binName: string): Promise<string> {
   const gobin = fs.mkdtempSync(path.join(os.tmpdir(), "cbtest-gobin-"));
   await must("go", ["install", "-trimpath", `-ldflags=-s -w ${ldflags}`.trim(), `${pkg}@${version}`], {
@@ -361,13 +341,14 @@ async function goInstallStatic(pkg: string, version: string, ldflags: string, bi
 }
 
 /** docker build FROM scratch with exactly one file at `dest`. */
-async function scratchImage(bin: string, dest: string, ref: string, hash: string, entrypoint: boolean): Promise<void> {
+async function scratchImage(bin: string, dest: string, ref: string, hash: string, entrypoint: boolean, standIn?: string): Promise<void> {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), "cbtest-scratch-"));
   try {
     fs.copyFileSync(bin, path.join(ctx, "bin"));
     fs.chmodSync(path.join(ctx, "bin"), 0o755);
     const lines = ["FROM scratch", `COPY bin ${dest}`, `LABEL cbtest.hash=${hash}`];
     if (entrypoint) lines.push(`ENTRYPOINT ["${dest}"]`);
+    if (standIn) lines.push(`LABEL dev.claude-bottle.e2e-standin=${JSON.stringify(standIn)}`);
     fs.writeFileSync(path.join(ctx, "Dockerfile"), lines.join("\n") + "\n");
     await must("docker", ["build", "--rm", "--force-rm", "-t", ref, ctx], { env: dockerEnv() });
   } finally {
@@ -395,30 +376,35 @@ async function buildGitleaks(r: ReturnType<typeof gitleaksRecipe>, log: (s: stri
   }
 }
 
-function pipelockCandidates() {
-  return PIPELOCK_CANDIDATES.map((c) => {
-    const hash = sha(JSON.stringify({ GO_RECIPE, PIPELOCK_MODULE, q: c.query }));
-    return { ...c, hash, ref: `cbtest/pipelock-bin:${c.label}-${hash}` };
-  });
-}
+type PipelockResult = { ref: string; standIn?: string };
 
-type PipelockResult = { ref: string } | { missing: string };
-
-/** Only the pipelock part of ensureTestImages (cheap when warm or when the refusal is cached). */
+/** Only the pipelock part of ensureTestImages (cheap when warm). */
 export function pipelockImage(log: (s: string) => void = () => undefined): Promise<PipelockResult> {
   return ensurePipelock(log);
 }
 
+const NO_PIPELOCK =
+  "the real pipelock cannot be obtained on this machine (no registry serves its binary or image); set CBTEST_PIPELOCK_IMAGE=<local image with /pipelock> or CBTEST_PIPELOCK_BINARY=<static binary> to run it";
+
+/** The stand-in's image tag: a hash of the sources that make its binary (every package, not its tests). */
+function standInRecipe() {
+  // every source file of the module (the config/ package included), not its tests
+  const files = (fs.readdirSync(STANDIN_DIR, { recursive: true, encoding: "utf8" }) as string[])
+    .filter((f) => (f.endsWith(".go") && !f.endsWith("_test.go")) || f === "go.mod" || f === "go.sum")
+    .sort();
+  const hash = sha(String(GO_RECIPE), ...files.flatMap((f) => [f, fs.readFileSync(path.join(STANDIN_DIR, f))]));
+  return { files, hash, ref: `cbtest/pipelock-standin:${hash}` };
+}
+
 /**
- * Pipelock: CBTEST_PIPELOCK_IMAGE (a local image), CBTEST_PIPELOCK_BINARY (a local static binary), an already built
- * candidate image, or the first commit candidate the Go module proxy serves. A refusal by the proxy is remembered
- * for NEGATIVE_TTL_MS so that warm runs do not ask the network again.
+ * Pipelock: CBTEST_PIPELOCK_IMAGE (a local image), CBTEST_PIPELOCK_BINARY (a local static binary), else the
+ * TEST-ONLY stand-in built from ../pipelock-standin (go build, CGO_ENABLED=0; seconds when the module cache is warm).
  */
-async function ensurePipelock(log: (s: string) => void, present?: Set<string>): Promise<PipelockResult> {
+async function ensurePipelock(log: (s: string) => void): Promise<PipelockResult> {
   const override = process.env.CBTEST_PIPELOCK_IMAGE;
   if (override) {
     if ((await imagesPresent([override])).has(override)) return { ref: override };
-    return { missing: `CBTEST_PIPELOCK_IMAGE=${override} is not a local image` };
+    throw new Error(`CBTEST_PIPELOCK_IMAGE=${override} is not a local image`);
   }
   const localBin = process.env.CBTEST_PIPELOCK_BINARY;
   if (localBin) {
@@ -430,48 +416,24 @@ async function ensurePipelock(log: (s: string) => void, present?: Set<string>): 
     }
     return { ref };
   }
-  const cand = pipelockCandidates();
-  const have = present ?? (await imagesPresent(cand.map((c) => c.ref)));
-  const hit = cand.find((c) => have.has(c.ref));
-  if (hit) return { ref: hit.ref };
-
-  const negFile = path.join(cacheDir(), "pipelock-unavailable.json");
-  const key = sha(JSON.stringify(cand.map((c) => c.ref)));
-  if (!process.env.CBTEST_RECHECK) {
-    try {
-      const neg = JSON.parse(fs.readFileSync(negFile, "utf8")) as { key: string; at: number; missing: string };
-      if (neg.key === key && Date.now() - neg.at < NEGATIVE_TTL_MS) return { missing: `${neg.missing} [cached answer, CBTEST_RECHECK=1 to ask again]` };
-    } catch {
-      /* no cached answer */
-    }
-  }
-  const errors: string[] = [];
-  for (const c of cand) {
+  const r = standInRecipe();
+  if (!(await imagesPresent([r.ref])).has(r.ref)) {
     const t0 = Date.now();
-    log(`pipelock: resolving ${PIPELOCK_MODULE}@${c.query} via the Go module proxy ...`);
-    const res = await goResolve(PIPELOCK_MODULE, c.query);
-    if ("error" in res) {
-      log(`pipelock: ${c.label} not available: ${res.error}`);
-      errors.push(`${c.label}: ${res.error}`);
-      continue;
-    }
-    log(`pipelock: ${c.label} resolves to ${res.version}; go install (CGO_ENABLED=0) ...`);
-    const bin = await goInstallStatic(`${PIPELOCK_MODULE}/cmd/pipelock`, res.version, "", "pipelock");
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "cbtest-standin-"));
     try {
-      await scratchImage(bin, "/pipelock", c.ref, c.hash, true);
-      const v = await must("docker", ["run", "--rm", "--network", "none", c.ref, "version"], { env: dockerEnv() });
-      log(`pipelock: ${c.ref} ready in ${secs(t0)} ('pipelock version' -> ${v.stdout.trim().split("\n")[0]})`);
-      fs.rmSync(negFile, { force: true });
-      return { ref: c.ref };
+      const bin = path.join(out, "pipelock");
+      await must("go", ["build", "-trimpath", "-ldflags=-s -w", "-o", bin, "."], {
+        cwd: STANDIN_DIR,
+        env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false -mod=mod" },
+        timeoutMs: 10 * 60_000,
+      });
+      await scratchImage(bin, "/pipelock", r.ref, r.hash, true, "pipelock: TEST-ONLY stand-in (claude-bottle e2e), not the real pipelock");
+      log(`pipelock: stand-in ${r.ref} built in ${secs(t0)}`);
     } finally {
-      fs.rmSync(path.dirname(bin), { recursive: true, force: true });
+      fs.rmSync(out, { recursive: true, force: true });
     }
   }
-  const missing =
-    `pipelock could not be obtained: the Go module proxy refused every pinned commit (${errors.join(" | ")}); ` +
-    `set CBTEST_PIPELOCK_BINARY=/path/to/static/pipelock or CBTEST_PIPELOCK_IMAGE=<local image with /pipelock>`;
-  fs.writeFileSync(negFile, JSON.stringify({ key, at: Date.now(), missing }));
-  return { missing };
+  return { ref: r.ref, standIn: NO_PIPELOCK };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -526,18 +488,17 @@ export async function ensureTestImages(opts: EnsureOptions = {}): Promise<TestIm
   const t0 = Date.now();
   const base = baseRecipe();
   const gl = gitleaksRecipe();
-  const plRefs = pipelockCandidates().map((c) => c.ref);
   // Fast path: one docker call for everything.
-  const present = await imagesPresent([base.ref, gl.ref, ...plRefs]);
+  const present = await imagesPresent([base.ref, gl.ref]);
   const assemble = (pl: PipelockResult): TestImages => ({
     BASE_IMAGE: base.ref,
-    ...("ref" in pl ? { PIPELOCK_IMAGE: pl.ref } : {}),
+    PIPELOCK_IMAGE: pl.ref,
     GITLEAKS_IMAGE: gl.ref,
-    missing: "missing" in pl ? { PIPELOCK_IMAGE: pl.missing } : {},
+    ...(pl.standIn ? { pipelockStandIn: pl.standIn } : {}),
   });
   let result: TestImages;
   if (present.has(base.ref) && present.has(gl.ref) && !opts.verify) {
-    result = assemble(await ensurePipelock(log, present));
+    result = assemble(await ensurePipelock(log));
   } else {
     result = await withLock(async () => {
       const again = await imagesPresent([base.ref, gl.ref]);
@@ -555,7 +516,7 @@ export async function ensureTestImages(opts: EnsureOptions = {}): Promise<TestIm
       return assemble(pl);
     }, log);
   }
-  for (const [k, why] of Object.entries(result.missing)) log(`MISSING ${k}: ${why}`);
+  if (result.pipelockStandIn) log(`PIPELOCK_IMAGE is the TEST-ONLY stand-in: ${result.pipelockStandIn}`);
   log(`done in ${secs(t0)}`);
   return result;
 }
@@ -565,7 +526,7 @@ export async function removeTestImages(log: (s: string) => void = console.log): 
   const r = await must("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], { env: dockerEnv() });
   const ours = r.stdout
     .split("\n")
-    .filter((l) => /^cbtest\/(base|pipelock-bin|gitleaks-bin|verify-apt):/.test(l));
+    .filter((l) => /^cbtest\/(base|pipelock-bin|pipelock-standin|gitleaks-bin|verify-apt):/.test(l));
   for (const ref of ours) {
     await run("docker", ["rmi", ref], { env: dockerEnv() });
     log(`removed ${ref}`);
@@ -584,7 +545,7 @@ if (isMain) {
     }
     const imgs = await ensureTestImages({ verify: argv.has("--verify"), log });
     if (argv.has("--json")) console.log(JSON.stringify(imgs, null, 2));
-    else for (const [k, v] of Object.entries(imgs)) if (k !== "missing") console.log(`${k}=${v}`);
+    else for (const [k, v] of Object.entries(imgs)) console.log(`${k}=${v}`);
   })().catch((e: unknown) => {
     console.error(`[cbtest-images] FAILED: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
