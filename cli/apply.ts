@@ -2,17 +2,17 @@
 // config directories), signal a reload (best effort), persist into the stack config,
 // then write the decision file that wakes the waiting tool call. Decisions are written
 // exclusively: a proposal is decided once, whoever is first.
-import { reloadCommand } from "../sidecars/common/reload.ts";
+import { reloadCommand } from "../contracts/docker.ts";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { writeFileAtomic } from "../sidecars/common/atomic.ts";
-import { stateLayout, type StateLayout } from "../sidecars/common/layout.ts";
-import { appendAudit, AUDIT_FILE_NAME } from "../sidecars/supervise/audit.ts";
-import { planChange, readCurrentConfig, renderRoutesYaml, type PlannedChange } from "../sidecars/supervise/changes.ts";
-import { pipelockConfigToYaml } from "../sidecars/pipelock/config.ts";
-import { superviseLayout, writeDecisionExclusive, type Decision } from "../sidecars/supervise/proposal.ts";
+import { writeFileAtomic } from "../store/io.ts";
+import { stateLayout, type StateLayout } from "../store/layout.ts";
+import { appendAudit, AUDIT_FILE_NAME } from "../store/audit.ts";
+import { planChange, readCurrentConfig, renderRoutesYaml, type PlannedChange } from "../store/live.ts";
+import { pipelockConfigToYaml } from "../contracts/pipelock.ts";
+import { superviseLayout, writeDecisionExclusive, type Decision } from "../contracts/proposals.ts";
 import { UserError, type FoundBottle, type FoundProposal } from "./bottles.ts";
 import { CONFIG_KEYS, persistStackConfig, type PersistOptions } from "./persist.ts";
 

@@ -1,8 +1,8 @@
 // Finding bottles and proposals on this host: bottlesHome()/*/bottle.json.
 import fs from "node:fs";
 import path from "node:path";
-import { bottlesHome, parseBottleRecord, stateLayout, type BottleRecord } from "../sidecars/common/layout.ts";
-import { listProposals, type ProposalEntry } from "../sidecars/supervise/proposal.ts";
+import { bottlesHome, parseBottleRecord, stateLayout, type BottleRecord } from "../store/layout.ts";
+import { listProposals, type ProposalEntry } from "../contracts/proposals.ts";
 
 /** A mistake the operator can fix: printed without a stack trace. */
 export class UserError extends Error {

@@ -1,10 +1,10 @@
 // The operator CLI's commands as importable functions: each takes an Io and returns an
 // exit code, so tests run them and check exactly what they print.
 import { parseArgs } from "node:util";
-import { bottlesHome } from "../sidecars/common/layout.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
-import { readAudit } from "../sidecars/supervise/audit.ts";
-import type { PlannedChange } from "../sidecars/supervise/changes.ts";
+import { bottlesHome } from "../store/layout.ts";
+import { ConfigError } from "../contracts/validation.ts";
+import { readAudit } from "../store/audit.ts";
+import type { PlannedChange } from "../store/live.ts";
 import { approve, auditFile, planFor, reject, type ApplyOptions } from "./apply.ts";
 import { allProposals, bottleLabel, findBottle, findBottles, findProposal, UserError, type FoundProposal } from "./bottles.ts";
 import { lineDiff } from "./diff.ts";

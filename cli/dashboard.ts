@@ -1,7 +1,7 @@
 // `bottle dashboard`: an interactive terminal view of pending proposals. The rendering
 // and the key handling are pure functions (tested as such); runDashboard wires them to a
 // raw-mode TTY, refreshing as proposals arrive.
-import { bottlesHome } from "../sidecars/common/layout.ts";
+import { bottlesHome } from "../store/layout.ts";
 import { allProposals, findBottles, findProposal } from "./bottles.ts";
 import { cmdApprove, cmdReject, pendingRows, showLines, type CommandContext, type Io } from "./commands.ts";
 import { age, oneLine } from "./text.ts";

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { writeFileAtomic } from "../sidecars/common/atomic.ts";
+import { writeFileAtomic } from "../store/io.ts";
 
 export const CONFIG_NAMESPACE = "claude-bottle";
 export const CONFIG_KEYS = {

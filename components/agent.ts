@@ -5,9 +5,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { hardened } from "./container.ts";
 import { sidecarImage, type BuildArgName } from "./images.ts";
-import { labels } from "./labels.ts";
-import { AGENT_PLACEHOLDER_TOKEN, type RoutesDocument } from "../sidecars/egress/config.ts";
-import type { WorkspaceTar } from "../sidecars/agent/workspace.ts";
+import { labels } from "../contracts/labels.ts";
+import { AGENT_PLACEHOLDER_TOKEN, type RoutesDocument } from "../contracts/egress.ts";
+import type { WorkspaceTar } from "../store/workspace.ts";
 
 export const AGENT_HOME = "/home/agent";
 /** The agent's copy of the manifest's workspace; a volume of its own. */

@@ -9,10 +9,10 @@ import { LiveConfigFile } from "./liveConfig.ts";
 import { BottleNetworks } from "./networks.ts";
 import { Pipelock } from "./pipelock.ts";
 import { Supervise } from "./supervise.ts";
-import type { Role } from "./labels.ts";
+import type { Role } from "../contracts/labels.ts";
 import type { BottleSpec } from "./manifest/load.ts";
-import { bottlesHome, stateLayout, type BottleRecord } from "../sidecars/common/layout.ts";
-import { workspaceSnapshot } from "../sidecars/agent/workspace.ts";
+import { bottlesHome, stateLayout, type BottleRecord } from "../store/layout.ts";
+import { workspaceSnapshot } from "../store/workspace.ts";
 
 export interface BottleArgs {
   /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */

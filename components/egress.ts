@@ -9,8 +9,8 @@ import {
   egressSettingsToEnv,
   renderRoutesYaml,
   type RoutesDocument,
-} from "../sidecars/egress/config.ts";
-import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
+} from "../contracts/egress.ts";
+import { CONTAINER_PATHS, type StateLayout } from "../store/layout.ts";
 
 export const EGRESS_ALIAS = "egress";
 const TRUST_DIR = "/etc/claude-bottle/egress-trust";

@@ -6,10 +6,10 @@ import {
   GIT_GATE_KEYS_DIR,
   GIT_GATE_PORT,
   parseGitGateConfig,
-} from "../sidecars/git-gate/config.ts";
-import { GIT_GATE_UID, agentGitConfig, mergeExtraHosts } from "../sidecars/git-gate/gate.ts";
+} from "../contracts/git-gate.ts";
+import { GIT_GATE_UID, agentGitConfig, mergeExtraHosts } from "../contracts/git-gate-agent.ts";
 import type { GitUpstreamSpec } from "./manifest/load.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
+import { ConfigError } from "../contracts/validation.ts";
 
 export const GIT_GATE_ALIAS = "git-gate";
 

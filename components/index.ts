@@ -11,4 +11,4 @@ export { chooseRuntime } from "./runtime.ts";
 export { bottleProgram, type ProgramOptions } from "./program.ts";
 export { loadManifest, resolveBottle, DEFAULT_MANIFEST_FILE, type BottleSpec } from "./manifest/load.ts";
 export { ManifestSchema, BottleManifestSchema } from "./manifest/schema.ts";
-export { ConfigError } from "../sidecars/common/validation.ts";
+export { ConfigError } from "../contracts/validation.ts";

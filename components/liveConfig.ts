@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
 import childProcess from "node:child_process";
-import { reloadCommand } from "../sidecars/common/reload.ts";
+import { reloadCommand } from "../contracts/docker.ts";
 
 export const LIVE_CONFIG_KINDS = ["egress-routes", "pipelock-config", "bottle-record"] as const;
 export type LiveConfigKind = (typeof LIVE_CONFIG_KINDS)[number];

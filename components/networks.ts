@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { labels, type NetworkRole } from "./labels.ts";
+import { labels, type NetworkRole } from "../contracts/labels.ts";
 
 export interface BottleNetworksArgs {
   identity: string;

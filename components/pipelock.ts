@@ -9,8 +9,8 @@ import {
   PIPELOCK_PORT,
   pipelockConfigToYaml,
   renderPipelockConfig,
-} from "../sidecars/pipelock/config.ts";
-import type { StateLayout } from "../sidecars/common/layout.ts";
+} from "../contracts/pipelock.ts";
+import type { StateLayout } from "../store/layout.ts";
 
 export const PIPELOCK_ALIAS = "pipelock";
 /** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. */

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
-import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
-import { superviseSettingsToEnv } from "../sidecars/supervise/config.ts";
+import { CONTAINER_PATHS, type StateLayout } from "../store/layout.ts";
+import { superviseSettingsToEnv } from "../contracts/supervise.ts";
 
 export const SUPERVISE_ALIAS = "supervise";
 export const SUPERVISE_PORT = 8080;

@@ -4,7 +4,7 @@
 // immutable "core" set plus the LLM-provider keys); see shared facts/pipelock.md §dlp.
 //
 // Only the pattern NAME is ever reported, never the matched text.
-import { AGENT_PLACEHOLDER_TOKEN } from "../sidecars/egress/config.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../contracts/egress.ts";
 
 export interface CredentialPattern {
   /** Human name, reported in violations (never the value). */

@@ -3,9 +3,9 @@
 // `content` with the very schemas the sidecars load it with (nothing is parsed two ways).
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import YAML from "yaml";
-import { parseRoutesDocument } from "../sidecars/egress/config.ts";
-import { parsePipelockConfig } from "../sidecars/pipelock/config.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
+import { parseRoutesDocument } from "../contracts/egress.ts";
+import { parsePipelockConfig } from "../contracts/pipelock.ts";
+import { ConfigError } from "../contracts/validation.ts";
 import { findCredentials } from "./credential-patterns.ts";
 import { isLiveConfigType, known, who } from "./resources.ts";
 

@@ -2,7 +2,7 @@
 // components set), and helpers that read props safely. Policies compare type tokens as strings, so the
 // pack needs no provider SDK.
 import { UnknownValueError } from "@pulumi/policy";
-import { LABEL_BOTTLE, LABEL_ROLE } from "../components/labels.ts";
+import { LABEL_BOTTLE, LABEL_ROLE } from "../contracts/labels.ts";
 
 export const TYPES = {
   container: "docker:index/container:Container",

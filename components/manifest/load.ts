@@ -6,9 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { ConfigError, didYouMean, parseWith } from "../../sidecars/common/validation.ts";
-import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../sidecars/egress/config.ts";
-import { hostName } from "../../sidecars/common/validation.ts";
+import { ConfigError, didYouMean, parseWith } from "../../contracts/validation.ts";
+import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../contracts/egress.ts";
+import { hostName } from "../../contracts/validation.ts";
 import { z } from "zod";
 import {
   AgentFrontMatterSchema,

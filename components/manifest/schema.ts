@@ -2,9 +2,9 @@
 // files with YAML front-matter; the body is the agent's prompt). Contract pieces owned by
 // a sidecar (routes, git upstream fields, pipelock hosts) come from that sidecar's module.
 import { z } from "zod";
-import { RouteSchema } from "../../sidecars/egress/config.ts";
-import { KnownHostKeySchema, UPSTREAM_NAME_RE, extraHostsSchema } from "../../sidecars/git-gate/config.ts";
-import { hostName } from "../../sidecars/common/validation.ts";
+import { RouteSchema } from "../../contracts/egress.ts";
+import { KnownHostKeySchema, UPSTREAM_NAME_RE, extraHostsSchema } from "../../contracts/git-gate.ts";
+import { hostName } from "../../contracts/validation.ts";
 
 export const RUNTIMES = ["auto", "runc", "runsc"] as const;
 

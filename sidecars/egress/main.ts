@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { egressSettingsFromEnv, tokenRefs, type EgressSettings } from "./config.ts";
+import { egressSettingsFromEnv, tokenRefs, type EgressSettings } from "../../contracts/egress.ts";
 import { EgressProxy, type AuditEntry, type LogFn } from "./proxy.ts";
 import { loadRoutesFile, missingTokens, RoutesWatcher } from "./routes-file.ts";
 

@@ -6,7 +6,7 @@ import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { performance } from "node:perf_hooks";
-import { EGRESS_HEALTH_PATH, type Route, type RoutesDocument } from "./config.ts";
+import { EGRESS_HEALTH_PATH, type Route, type RoutesDocument } from "../../contracts/egress.ts";
 import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, type Allow, type Deny, type EgressRequest, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
 

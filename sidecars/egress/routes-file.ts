@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
 import YAML from "yaml";
-import { parseRoutesDocument, type RoutesDocument } from "./config.ts";
+import { parseRoutesDocument, type RoutesDocument } from "../../contracts/egress.ts";
 import type { LogFn } from "./proxy.ts";
 
 export function loadRoutesFile(file: string): { doc: RoutesDocument; hash: string } {

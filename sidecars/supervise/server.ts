@@ -11,10 +11,10 @@ import { z } from "zod";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { ConfigError } from "../common/validation.ts";
-import { appendAudit } from "./audit.ts";
-import { PIPELOCK_FILE_NAME, readCurrentConfig, ROUTES_FILE_NAME, type CurrentConfig } from "./changes.ts";
-import { parseListen, SUPERVISE_HEALTH_PATH, SUPERVISE_MCP_PATH, type SuperviseSettings } from "./config.ts";
+import { ConfigError } from "../../contracts/validation.ts";
+import { appendAudit } from "../../store/audit.ts";
+import { PIPELOCK_FILE_NAME, readCurrentConfig, ROUTES_FILE_NAME, type CurrentConfig } from "../../store/live.ts";
+import { parseListen, SUPERVISE_HEALTH_PATH, SUPERVISE_MCP_PATH, type SuperviseSettings } from "../../contracts/supervise.ts";
 import {
   canonicalJson,
   listProposals,
@@ -34,7 +34,7 @@ import {
   type Decision,
   type Proposal,
   type ProposalChange,
-} from "./proposal.ts";
+} from "../../contracts/proposals.ts";
 
 const VERSION = "0.1.0";
 

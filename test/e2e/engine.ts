@@ -14,7 +14,7 @@ import path from "node:path";
 import { docker, dockerOk, sleep, DockerError } from "./lib/docker.ts";
 import { tarFiles, type TarFile } from "./lib/tar.ts";
 import type { Registration } from "../helpers/pulumi-mocks.ts";
-import { reloadCommand } from "../../sidecars/common/reload.ts";
+import { reloadCommand } from "../../contracts/docker.ts";
 
 export const T = {
   container: "docker:index/container:Container",

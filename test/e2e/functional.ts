@@ -10,7 +10,7 @@ import { inContainer, type BottleUnderTest, type Harness } from "./harness.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../cli/bottles.ts";
-import { stateLayout } from "../../sidecars/common/layout.ts";
+import { stateLayout } from "../../store/layout.ts";
 
 export interface FunctionalContext {
   h: () => Harness | undefined;

@@ -4,7 +4,7 @@ import test from "ava";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import net from "node:net";
-import { AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../sidecars/egress/config.ts";
+import { AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../contracts/egress.ts";
 import { startTestUpstream, type TestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, connectThrough, proxiedAgent, proxiedFetch, rawRequest, startEgress, startFakePipelock, type Harness } from "./helpers/egress-harness.ts";
 import { createTestCa } from "./helpers/tls.ts";

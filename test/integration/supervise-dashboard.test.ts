@@ -6,7 +6,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Supervisor } from "../../sidecars/supervise/server.ts";
-import { readDecision, superviseLayout } from "../../sidecars/supervise/proposal.ts";
+import { readDecision, superviseLayout } from "../../contracts/proposals.ts";
 import { makeBottle, makeHome, until } from "./supervise-fixture.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -3,13 +3,13 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { stateLayout, type BottleRecord } from "../../sidecars/common/layout.ts";
-import { renderPipelockConfig, pipelockConfigToYaml } from "../../sidecars/pipelock/config.ts";
-import { parseRoutesDocument, type RoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
-import { routeHosts } from "../../sidecars/supervise/proposal.ts";
-import { AUDIT_FILE_NAME } from "../../sidecars/supervise/audit.ts";
-import { superviseSettingsFromEnv, type SuperviseSettings } from "../../sidecars/supervise/config.ts";
+import { stateLayout, type BottleRecord } from "../../store/layout.ts";
+import { renderPipelockConfig, pipelockConfigToYaml } from "../../contracts/pipelock.ts";
+import { parseRoutesDocument, type RoutesDocument } from "../../contracts/egress.ts";
+import { renderRoutesYaml } from "../../store/live.ts";
+import { routeHosts } from "../../contracts/proposals.ts";
+import { AUDIT_FILE_NAME } from "../../store/audit.ts";
+import { superviseSettingsFromEnv, type SuperviseSettings } from "../../contracts/supervise.ts";
 
 export const INITIAL_ROUTES: RoutesDocument = parseRoutesDocument({
   version: 1,

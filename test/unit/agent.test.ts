@@ -9,7 +9,7 @@ import { captureBottle, TEST_ENV, TYPES, type Capture, type Registration } from 
 import { AGENT_CA_FILE, AGENT_HOME, AGENT_PATHS, AGENT_WORKSPACE, SYSTEM_CA_BUNDLE, agentEnv, agentUploads } from "../../components/agent.ts";
 import { DEFAULT_IMAGES } from "../../components/images.ts";
 import { chooseRuntime } from "../../components/runtime.ts";
-import { AGENT_PLACEHOLDER_TOKEN } from "../../sidecars/egress/config.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/egress.ts";
 
 // retainOnDelete is a resource option the mocks never see: record it from the requests.
 const retainByName = new Map<string, boolean>();

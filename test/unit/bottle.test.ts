@@ -5,8 +5,8 @@ import crypto from "node:crypto";
 import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
 import { isSecretValue } from "../helpers/pulumi-mocks.ts";
-import { parsePipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
+import { parsePipelockConfig } from "../../contracts/pipelock.ts";
+import { parseRoutesDocument } from "../../contracts/egress.ts";
 import YAML from "yaml";
 
 const role = (r: { inputs: any }) => r.inputs.labels?.find((l: any) => l.label === "dev.claude-bottle.role")?.value;

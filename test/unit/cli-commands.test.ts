@@ -6,7 +6,7 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Supervisor } from "../../sidecars/supervise/server.ts";
-import { parseProposedRoutes } from "../../sidecars/supervise/proposal.ts";
+import { parseProposedRoutes } from "../../contracts/proposals.ts";
 import { main, USAGE } from "../../cli/commands.ts";
 import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
 

@@ -8,8 +8,8 @@ import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
+import { parseRoutesDocument } from "../../contracts/egress.ts";
+import { renderRoutesYaml } from "../../store/live.ts";
 import { CONFIG_KEYS, persistStackConfig, pulumiOnPath, readStackFileConfig, setStackFileConfig, stackConfigFile } from "../../cli/persist.ts";
 import { signalReload } from "../../cli/apply.ts";
 
@@ -93,7 +93,7 @@ test("atomic writes: a reader never sees a partial file, even when the writer is
   const big = (tag: string) => renderRoutesYaml(parseRoutesDocument({ version: 1, routes: Array.from({ length: 3000 }, (_, i) => ({ host: `${tag}${i}.example.com`, methods: ["GET"] })) }));
   const A = big("a"), B = big("b");
   fs.writeFileSync(file, A);
-  const atomicModule = path.resolve(here, "../../sidecars/common/atomic.ts");
+  const atomicModule = path.resolve(here, "../../store/io.ts");
   const script = `import { writeFileAtomic } from ${JSON.stringify(atomicModule)};
 import fs from "node:fs";
 const [file, a, b] = process.argv.slice(1);

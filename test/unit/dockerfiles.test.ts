@@ -5,7 +5,7 @@ import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
 import { DEFAULT_IMAGES, IMAGE_BUILD_ARGS, SIDECARS_DIR } from "../../components/images.ts";
-import { ROLES } from "../../components/labels.ts";
+import { ROLES } from "../../contracts/labels.ts";
 
 for (const role of ROLES) {
   test(`sidecars/${role}/Dockerfile: image build args default to the pinned digests`, (t) => {

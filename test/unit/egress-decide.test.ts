@@ -1,6 +1,6 @@
 // Table tests for the pure egress policy: sidecars/egress/decide.ts.
 import test from "ava";
-import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../sidecars/egress/config.ts";
+import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../contracts/egress.ts";
 import { decide, decideConnect, denyBody, parseHost, pathAllowed, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
 
 const { routes } = parseRoutesDocument({

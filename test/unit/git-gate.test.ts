@@ -3,8 +3,8 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError } from "../../sidecars/common/validation.ts";
-import { agentGitConfig, knownHostsLine, mergeExtraHosts, upstreamSpellings } from "../../sidecars/git-gate/gate.ts";
+import { ConfigError } from "../../contracts/validation.ts";
+import { agentGitConfig, knownHostsLine, mergeExtraHosts, upstreamSpellings } from "../../contracts/git-gate-agent.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 

@@ -4,7 +4,7 @@ import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
 import { loadManifest, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
-import { ConfigError } from "../../sidecars/common/validation.ts";
+import { ConfigError } from "../../contracts/validation.ts";
 import { rawManifest, fixture, FULL_ENV } from "./helpers/fixtures.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";

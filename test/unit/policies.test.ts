@@ -14,9 +14,9 @@ import { isPinnedImage, sidecarImagesPinned } from "../../policies/images.ts";
 import { ALL_POLICIES } from "../../policies/all.ts";
 import { sidecarsHardened } from "../../policies/sidecar-container.ts";
 import { CREDENTIAL_PATTERNS, findCredentials } from "../../policies/credential-patterns.ts";
-import { LABEL_BOTTLE, LABEL_ROLE } from "../../components/labels.ts";
-import { pipelockConfigToYaml, renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { AGENT_PLACEHOLDER_TOKEN } from "../../sidecars/egress/config.ts";
+import { LABEL_BOTTLE, LABEL_ROLE } from "../../contracts/labels.ts";
+import { pipelockConfigToYaml, renderPipelockConfig } from "../../contracts/pipelock.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/egress.ts";
 
 const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's unknown-string sentinel
 const ID = "dev-claude";

@@ -6,12 +6,12 @@ import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { ConfigError } from "../../sidecars/common/validation.ts";
-import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../sidecars/supervise/config.ts";
-import { planChange, rebaseRoutes, type CurrentConfig } from "../../sidecars/supervise/changes.ts";
-import { appendAudit, readAudit, verifyAudit } from "../../sidecars/supervise/audit.ts";
+import { parseRoutesDocument } from "../../contracts/egress.ts";
+import { renderPipelockConfig } from "../../contracts/pipelock.ts";
+import { ConfigError } from "../../contracts/validation.ts";
+import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../contracts/supervise.ts";
+import { planChange, rebaseRoutes, type CurrentConfig } from "../../store/live.ts";
+import { appendAudit, readAudit, verifyAudit } from "../../store/audit.ts";
 import {
   parseProposedAllowlist,
   parseProposedDockerfile,
@@ -22,7 +22,7 @@ import {
   superviseLayout,
   writeDecisionExclusive,
   type Proposal,
-} from "../../sidecars/supervise/proposal.ts";
+} from "../../contracts/proposals.ts";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cb-supervise-unit-"));
 
@@ -129,7 +129,7 @@ test("audit log: hash chain verifies, and any edit, deletion or reorder is detec
 
 test("audit log: two processes appending at once keep one unbroken chain", async (t) => {
   const file = path.join(tmp(), "supervise.jsonl");
-  const auditModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../sidecars/supervise/audit.ts");
+  const auditModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../store/audit.ts");
   const script = `import { appendAudit } from ${JSON.stringify(auditModule)};
 for (let i = 0; i < 100; i++) appendAudit(process.argv[1], { type: "merged", bottle: "dev", actor: process.argv[2] });`;
   const run = (who: string) =>

@@ -3,7 +3,7 @@
 // loads both with the same schemas. Nothing is parsed two ways.
 import { z } from "zod";
 import YAML from "yaml";
-import { envVarName, hostName, parseWith, settingsToEnv } from "../common/validation.ts";
+import { envVarName, hostName, parseWith, settingsToEnv } from "./validation.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 

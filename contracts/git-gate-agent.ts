@@ -2,8 +2,8 @@
 // for the gate container, the agent's gitconfig (insteadOf rewrites to the gate) and the
 // pinned known_hosts line. The gate image itself runs bash + git + ssh + jq (entrypoint.sh,
 // hooks/), not these.
-import { ConfigError } from "../common/validation.ts";
-import { GIT_GATE_PORT, gateUrl, sshHostPort } from "./config.ts";
+import { ConfigError } from "./validation.ts";
+import { GIT_GATE_PORT, gateUrl, sshHostPort } from "./git-gate.ts";
 
 /** The gitleaks release the gate is built and tested with (`go install …/gitleaks/v8@<this>`). */
 export const GITLEAKS_MODULE = "github.com/zricethezav/gitleaks/v8";

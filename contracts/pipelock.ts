@@ -4,7 +4,7 @@
 // it, and supervise validates allowlist proposals with it. Facts: shared/facts/pipelock.md.
 import { z } from "zod";
 import YAML from "yaml";
-import { hostName, parseWith } from "../common/validation.ts";
+import { hostName, parseWith } from "./validation.ts";
 
 export const PIPELOCK_PORT = 8888;
 /** Where the component mounts the live config directory (a directory: rename-replaced files stay visible). */

@@ -3,9 +3,9 @@
 // superviseSettingsFromEnv(). Nothing is parsed two ways.
 import path from "node:path";
 import { z } from "zod";
-import { CONTAINER_PATHS } from "../common/layout.ts";
-import { parseWith, settingsToEnv } from "../common/validation.ts";
-import { AUDIT_FILE_NAME } from "./audit.ts";
+import { CONTAINER_PATHS } from "../store/layout.ts";
+import { parseWith, settingsToEnv } from "./validation.ts";
+import { AUDIT_FILE_NAME } from "../store/audit.ts";
 
 export const SUPERVISE_PORT = 8080;
 export const SUPERVISE_MCP_PATH = "/mcp";

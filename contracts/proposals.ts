@@ -10,9 +10,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { RoutesDocumentSchema, type RoutesDocument } from "../egress/config.ts";
-import { writeFileAtomic } from "../common/atomic.ts";
-import { ConfigError, hostName, parseWith } from "../common/validation.ts";
+import { RoutesDocumentSchema, type RoutesDocument } from "./egress.ts";
+import { writeFileAtomic } from "../store/io.ts";
+import { ConfigError, hostName, parseWith } from "./validation.ts";
 
 export const PROPOSAL_KINDS = ["egress_routes", "pipelock_allowlist", "capability"] as const;
 export type ProposalKind = (typeof PROPOSAL_KINDS)[number];

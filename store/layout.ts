@@ -4,7 +4,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { parseWith } from "./validation.ts";
+import { parseWith } from "../contracts/validation.ts";
 
 /** Root of every bottle's state on this host. */
 export function bottlesHome(env: NodeJS.ProcessEnv = process.env): string {

@@ -4,10 +4,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { parseRoutesDocument, type Route, type RoutesDocument, renderRoutesYaml } from "../egress/config.ts";
-import { parsePipelockConfig, pipelockConfigToYaml, renderPipelockConfig, PipelockConfigSchema, type PipelockConfig } from "../pipelock/config.ts";
-import { ConfigError, parseWith } from "../common/validation.ts";
-import { canonicalJson, routeHosts, superviseLayout, type Proposal } from "./proposal.ts";
+import { parseRoutesDocument, type Route, type RoutesDocument, renderRoutesYaml } from "../contracts/egress.ts";
+import { parsePipelockConfig, pipelockConfigToYaml, renderPipelockConfig, PipelockConfigSchema, type PipelockConfig } from "../contracts/pipelock.ts";
+import { ConfigError, parseWith } from "../contracts/validation.ts";
+import { canonicalJson, routeHosts, superviseLayout, type Proposal } from "../contracts/proposals.ts";
 
 export const ROUTES_FILE_NAME = "routes.yaml";
 export const PIPELOCK_FILE_NAME = "pipelock.yaml";

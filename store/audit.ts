@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { canonicalJson, sha256 } from "./proposal.ts";
+import { canonicalJson, sha256 } from "../contracts/proposals.ts";
 
 export const AUDIT_FILE_NAME = "supervise.jsonl";
 export const GENESIS_HASH = "0".repeat(64);

@@ -3,7 +3,7 @@
 // entrypoint and hooks read it with this schema (via `node --import` free JSON parsing in
 // the image: see sidecars/git-gate/). Identity keys never appear in this document.
 import { z } from "zod";
-import { hostName, parseWith } from "../common/validation.ts";
+import { hostName, parseWith } from "./validation.ts";
 
 export const GIT_GATE_PORT = 9418;
 export const GIT_GATE_CONFIG_DIR = "/etc/claude-bottle/git-gate";
