@@ -1,49 +1,108 @@
-// The supervise contract: what a proposal and a decision look like on disk. The
-// supervise server (in its container) writes proposals; the operator CLI (on the host)
-// writes decisions. Both read both with these schemas — nothing is parsed two ways.
+// Proposals: what the agent asks the operator for, and the decision it gets. The supervise
+// sidecar writes proposals, the operator CLI writes decisions; both read both with these
+// schemas (the files themselves are store/proposals.ts).
 //
-// Layout of a bottle's supervise directory (host: stateLayout(stateDir).superviseDir,
-// container: CONTAINER_PATHS.superviseDir):
-//   proposals/<id>.json   one per proposal (identical pending proposals are merged)
-//   decisions/<id>.json   one per decision, created exclusively (a proposal is decided once)
-import crypto from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
+// PROPOSAL_KINDS is the one registry of proposal kinds. An entry is everything a kind is:
+// the change it stores, what makes two proposals the same, what approving it does to the
+// live documents, the stack config key that keeps it across `pulumi up`, and the MCP tool
+// (with the schema the agent sees). Adding a kind is adding an entry.
 import { z } from "zod";
-import { RoutesDocumentSchema, type RoutesDocument } from "./egress.ts";
-import { writeFileAtomic } from "../store/io.ts";
-import { ConfigError, hostName, parseWith } from "./validation.ts";
-
-export const PROPOSAL_KINDS = ["egress_routes", "pipelock_allowlist", "capability"] as const;
-export type ProposalKind = (typeof PROPOSAL_KINDS)[number];
-
-/** Tool names the agent sees. PROPOSE_ROUTES_TOOL in egress/config.ts is the same string. */
-export const TOOL_NAMES = {
-  egress_routes: "propose_egress_routes",
-  pipelock_allowlist: "propose_pipelock_allowlist",
-  capability: "propose_capability",
-  current: "get_current_config",
-  await: "await_decision",
-} as const;
+import { canonicalJson, sha256 } from "./hash.ts";
+import { ExtraAllowlistSchema, type LivePolicy } from "./policy.ts";
+import { RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
+import { ConfigError } from "./validation.ts";
 
 export const MAX_DOCKERFILE_BYTES = 64 * 1024;
 export const MAX_JUSTIFICATION_CHARS = 4000;
 /** Merged requests kept per proposal (the count keeps growing; only the newest are stored). */
 export const MAX_REQUESTS_KEPT = 50;
+/** Stack config namespace of every persisted approval (`claude-bottle:<key>`). */
+export const STACK_CONFIG_NAMESPACE = "claude-bottle";
 
-export const ProposalIdSchema = z.string().regex(/^p-[0-9a-f]{8,32}$/, { message: 'expected a proposal id like "p-1a2b3c4d"' });
+/** The live documents an approval can change, as a plan sees them. */
+export interface LiveState {
+  routes: RoutesDocument;
+  /** The live policy document: the extra pipelock allowlist. */
+  policy: LivePolicy;
+  /** The last approved capability Dockerfile; null: the image's own. */
+  dockerfile: string | null;
+}
 
-export const JustificationSchema = z
-  .string()
-  .trim()
-  .min(1, { message: "a justification is required: say why the change is needed" })
-  .max(MAX_JUSTIFICATION_CHARS, { message: `keep the justification under ${MAX_JUSTIFICATION_CHARS} characters` });
+export interface KindPlan {
+  /** The live documents after approval. */
+  next: LiveState;
+  /** Human-readable lines: what changes. */
+  summary: string[];
+  /** Places where the live state moved since the proposal and the proposal touches the same entry. */
+  conflicts: string[];
+}
 
-/** The extra pipelock allowlist: hosts pipelock lets through beyond the egress route hosts. */
-export const AllowlistSchema = z
-  .array(hostName(true))
-  .max(500, { message: "at most 500 hosts" })
-  .transform((hosts) => [...new Set(hosts)].sort());
+export interface ProposalKindSpec<C extends { kind: string }, A extends z.ZodRawShape> {
+  /** The change as stored in a proposal: what is asked for, and the live value it started from (`base`). */
+  change: z.ZodType<C>;
+  /** The requested end state: two pending proposals wanting the same are merged into one. */
+  wanted(change: C): unknown;
+  /** What approving `change` makes of the live documents (rebased onto them when they moved). */
+  plan(change: C, live: LiveState): KindPlan;
+  /** Key in the claude-bottle stack config namespace that keeps the approval across `pulumi up`. */
+  configKey: string;
+  /** The value persisted under configKey; `dockerfileFile` is where the store keeps an approved Dockerfile. */
+  configValue(next: LiveState, stored: { dockerfileFile: string }): unknown;
+  /** Approval takes effect only after the agent image is rebuilt (`pulumi up`), not live. */
+  rebuild: boolean;
+  tool: {
+    name: string;
+    title: string;
+    description: string;
+    /** The tool's arguments besides the justification; the agent sees them as JSON Schema. */
+    input: A;
+    /** The change to propose, or undefined when the live state already is what was asked for. */
+    toChange(args: z.output<z.ZodObject<A>>, live: LiveState): C | undefined;
+  };
+}
+
+const kind = <C extends { kind: string }, A extends z.ZodRawShape>(spec: ProposalKindSpec<C, A>) => spec;
+
+function describeRoute(r: Route): string {
+  const parts = [r.host];
+  if (r.methods) parts.push(r.methods.join(","));
+  if (r.path_allowlist) parts.push(r.path_allowlist.join(" "));
+  if (r.auth) parts.push(`auth ${r.auth.scheme} from $${r.auth.token_ref}`);
+  return parts.join(" ");
+}
+
+/** Apply base → proposed onto live, route by route (routes are keyed by host). */
+export function rebaseRoutes(base: RoutesDocument, proposed: RoutesDocument, live: RoutesDocument) {
+  const index = (d: RoutesDocument) => new Map(d.routes.map((r) => [r.host, r]));
+  const B = index(base);
+  const P = index(proposed);
+  const L = index(live);
+  const same = (a?: Route, b?: Route) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+  const conflicts: string[] = [];
+  const summary: string[] = [];
+  const result = new Map<string, Route | undefined>();
+  const hosts = [...new Set([...P.keys(), ...L.keys(), ...B.keys()])];
+  for (const h of hosts) {
+    const b = B.get(h), p = P.get(h), l = L.get(h);
+    if (same(b, p)) {
+      result.set(h, l);
+      continue;
+    }
+    if (!same(l, b) && !same(l, p)) conflicts.push(`route ${h} changed since the proposal was made (live: ${l ? describeRoute(l) : "absent"})`);
+    result.set(h, p);
+    if (same(l, p)) continue;
+    if (!l && p) summary.push(`+ route ${describeRoute(p)}`);
+    else if (l && !p) summary.push(`- route ${describeRoute(l)}`);
+    else if (l && p) summary.push(`~ route ${describeRoute(l)}  →  ${describeRoute(p)}`);
+  }
+  const order = [...P.keys(), ...live.routes.map((r) => r.host).filter((h) => !P.has(h))];
+  const routes = order.flatMap((h) => (result.get(h) ? [result.get(h)!] : []));
+  return { routes: parseRoutesDocument({ version: 1, routes }, "resulting routes document"), conflicts, summary };
+}
+
+function logicalLines(text: string): string[] {
+  return text.replace(/\\\r?\n/g, " ").split(/\r?\n/);
+}
 
 export const DockerfileSchema = z
   .string()
@@ -57,36 +116,158 @@ export const DockerfileSchema = z
     }
   });
 
-function logicalLines(text: string): string[] {
-  return text.replace(/\\\r?\n/g, " ").split(/\r?\n/);
+export const PROPOSAL_KINDS = {
+  egress_routes: kind({
+    change: z.strictObject({
+      kind: z.literal("egress_routes"),
+      /** The full new routes document the agent asks for. */
+      routes: RoutesDocumentSchema,
+      /** The live routes document when the proposal was made (approval applies base → routes onto the live one). */
+      base: RoutesDocumentSchema,
+    }),
+    wanted: (c) => c.routes,
+    plan: (c, live) => {
+      const { routes, conflicts, summary } = rebaseRoutes(c.base, c.routes, live.routes);
+      return { next: { ...live, routes }, conflicts, summary: summary.length ? summary : ["no change: the live routes already match"] };
+    },
+    configKey: "routes",
+    configValue: (next) => next.routes,
+    rebuild: false,
+    tool: {
+      name: "propose_egress_routes",
+      title: "Propose an egress route change",
+      description:
+        "Ask the operator to change which hosts, paths and methods you may reach over HTTP(S). Send the FULL new routes document " +
+        "(start from get_current_config's routes and edit it). host is an exact name or *.example.com; path_allowlist entries are path prefixes starting with /. " +
+        "The call waits until the operator approves (the change is then live) or rejects (with a reason). Identical pending proposals are merged.",
+      input: {
+        routes: z
+          .union([RoutesDocumentSchema, z.array(RouteSchema)])
+          .describe("The full new routes document {version: 1, routes: [...]} (a bare array of routes is accepted too)."),
+      },
+      toChange: (args, live) => {
+        const routes = Array.isArray(args.routes) ? parseRoutesDocument({ version: 1, routes: args.routes }, "proposed routes document") : args.routes;
+        // A partial document (just the one route the 403 named) would drop every other
+        // route, the agent's own LLM route included: refuse that before the operator sees it.
+        const dropped = live.routes.routes.filter((r) => r.role && !routes.routes.some((n) => n.host === r.host));
+        if (dropped.length) {
+          throw new ConfigError("proposed routes document", [
+            `it drops the route for ${dropped.map((r) => `${r.host} (role ${r.role})`).join(", ")}; send the FULL new document: start from get_current_config's routes and add or change entries`,
+          ]);
+        }
+        return canonicalJson(routes) === canonicalJson(live.routes) ? undefined : { kind: "egress_routes" as const, routes, base: live.routes };
+      },
+    },
+  }),
+
+  pipelock_allowlist: kind({
+    change: z.strictObject({
+      kind: z.literal("pipelock_allowlist"),
+      /** The full new extra allowlist. */
+      allowlist: ExtraAllowlistSchema,
+      base: ExtraAllowlistSchema,
+    }),
+    wanted: (c) => c.allowlist,
+    plan: (c, live) => {
+      const current = live.policy.pipelock_allowlist;
+      const added = c.allowlist.filter((h) => !c.base.includes(h));
+      const removed = c.base.filter((h) => !c.allowlist.includes(h));
+      const conflicts = [...added, ...removed].filter((h) => c.base.includes(h) !== current.includes(h)).map((h) => `allowlist entry ${h} changed since the proposal was made`);
+      const extra = [...new Set([...current.filter((h) => !removed.includes(h)), ...added])].sort();
+      const summary = [
+        ...added.filter((h) => !current.includes(h)).map((h) => `+ pipelock allowlist ${h}`),
+        ...removed.filter((h) => current.includes(h)).map((h) => `- pipelock allowlist ${h}`),
+      ];
+      return {
+        next: { ...live, policy: { ...live.policy, pipelock_allowlist: extra } },
+        conflicts,
+        summary: summary.length ? summary : ["no change: the live allowlist already matches"],
+      };
+    },
+    configKey: "pipelockAllowlist",
+    configValue: (next) => next.policy.pipelock_allowlist,
+    rebuild: false,
+    tool: {
+      name: "propose_pipelock_allowlist",
+      title: "Propose a pipelock allowlist change",
+      description:
+        "Ask the operator to change pipelock's extra allowlist: the hosts the upstream firewall lets through beyond the egress route hosts. " +
+        "Send the FULL new extra allowlist (see get_current_config's extra_allowlist). Waits for the decision.",
+      input: {
+        allowlist: ExtraAllowlistSchema.describe("The full new extra allowlist: bare host names (*.example.com allowed)."),
+      },
+      toChange: (args, live) =>
+        canonicalJson(args.allowlist) === canonicalJson(live.policy.pipelock_allowlist)
+          ? undefined
+          : { kind: "pipelock_allowlist" as const, allowlist: args.allowlist, base: live.policy.pipelock_allowlist },
+    },
+  }),
+
+  capability: kind({
+    change: z.strictObject({
+      kind: z.literal("capability"),
+      /** The full new agent Dockerfile. */
+      dockerfile: DockerfileSchema,
+      /** The last approved Dockerfile, if any. */
+      base: z.string().nullable(),
+    }),
+    wanted: (c) => c.dockerfile,
+    plan: (c, live) => ({
+      next: { ...live, dockerfile: c.dockerfile },
+      conflicts: (c.base ?? null) !== live.dockerfile ? ["another capability change was approved since the proposal was made"] : [],
+      summary: [live.dockerfile === c.dockerfile ? "no change: this Dockerfile is already approved" : "~ agent Dockerfile replaced (the agent image must be rebuilt)"],
+    }),
+    configKey: "capabilityDockerfile",
+    configValue: (_next, stored) => stored.dockerfileFile,
+    rebuild: true,
+    tool: {
+      name: "propose_capability",
+      title: "Propose a capability change (new agent Dockerfile)",
+      description:
+        "Ask the operator for new tools in your container by proposing a complete new agent Dockerfile (first instruction FROM). " +
+        "On approval the operator rebuilds the agent image and resumes this session with the same identity and transcript. Waits for the decision.",
+      input: {
+        dockerfile: DockerfileSchema.describe("The complete new Dockerfile text."),
+      },
+      toChange: (args, live) => (live.dockerfile === args.dockerfile ? undefined : { kind: "capability" as const, dockerfile: args.dockerfile, base: live.dockerfile }),
+    },
+  }),
+};
+
+type Kinds = typeof PROPOSAL_KINDS;
+export type ProposalKind = keyof Kinds;
+type ChangeOf<S> = S extends ProposalKindSpec<infer C, any> ? C : never;
+export type ProposalChange = ChangeOf<Kinds[ProposalKind]>;
+
+/** A kind's entry, for code that handles every kind alike. */
+export function kindSpec(kind: ProposalKind): ProposalKindSpec<ProposalChange, z.ZodRawShape> {
+  return PROPOSAL_KINDS[kind] as unknown as ProposalKindSpec<ProposalChange, z.ZodRawShape>;
 }
 
+export const PROPOSAL_KIND_NAMES = Object.keys(PROPOSAL_KINDS) as ProposalKind[];
+
+/** Tool names the agent sees; egress's 403 names the routes tool. */
+export const TOOL_NAMES = {
+  ...(Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, PROPOSAL_KINDS[k].tool.name])) as { [K in ProposalKind]: Kinds[K]["tool"]["name"] }),
+  current: "get_current_config",
+  await: "await_decision",
+} as const;
+
+export const ProposalChangeSchema = z.discriminatedUnion(
+  "kind",
+  PROPOSAL_KIND_NAMES.map((k) => PROPOSAL_KINDS[k].change) as unknown as [z.ZodObject<{ kind: z.ZodLiteral<ProposalKind> }>],
+) as unknown as z.ZodType<ProposalChange>;
+
+export const ProposalIdSchema = z.string().regex(/^p-[0-9a-f]{8,32}$/, { message: 'expected a proposal id like "p-1a2b3c4d"' });
+
+export const JustificationSchema = z
+  .string()
+  .trim()
+  .min(1, { message: "a justification is required: say why the change is needed" })
+  .max(MAX_JUSTIFICATION_CHARS, { message: `keep the justification under ${MAX_JUSTIFICATION_CHARS} characters` })
+  .describe("Why the change is needed (shown to the operator).");
+
 const IsoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: "expected an ISO date" });
-
-export const ProposalChangeSchema = z.discriminatedUnion("kind", [
-  z.strictObject({
-    kind: z.literal("egress_routes"),
-    /** The full new routes document the agent asks for. */
-    routes: RoutesDocumentSchema,
-    /** The live routes document when the proposal was made (approval applies base → routes onto the live one). */
-    base: RoutesDocumentSchema,
-  }),
-  z.strictObject({
-    kind: z.literal("pipelock_allowlist"),
-    /** The full new extra allowlist. */
-    allowlist: AllowlistSchema,
-    base: AllowlistSchema,
-  }),
-  z.strictObject({
-    kind: z.literal("capability"),
-    /** The full new agent Dockerfile. */
-    dockerfile: DockerfileSchema,
-    /** The last approved Dockerfile, if any. */
-    base: z.string().nullable(),
-  }),
-]);
-
-export type ProposalChange = z.output<typeof ProposalChangeSchema>;
 
 export const ProposalRequestSchema = z.strictObject({ at: IsoDate, justification: z.string() });
 
@@ -95,7 +276,7 @@ export const ProposalSchema = z.strictObject({
   id: ProposalIdSchema,
   /** Identity of the bottle (informational: the CLI trusts the directory it found the file in). */
   bottle: z.string(),
-  /** Dedupe key: kind + hash of the normalized change. Identical pending proposals share it. */
+  /** Dedupe key: kind + hash of the wanted end state. Identical pending proposals share it. */
   key: z.string().regex(/^[0-9a-f]{64}$/),
   createdAt: IsoDate,
   /** How many times the agent asked for exactly this (merged duplicates included). */
@@ -116,7 +297,7 @@ export const AppliedSchema = z.strictObject({
   persisted: z.strictObject({ how: z.enum(["automation-api", "stack-file", "failed"]), detail: z.string() }),
   /** Reload signals sent (best effort). */
   reload: z.array(z.string()),
-  /** For a capability change: the command that rebuilds the agent and resumes it. */
+  /** For a change that needs a rebuild: the command that rebuilds the agent and resumes it. */
   command: z.string().optional(),
 });
 
@@ -133,144 +314,12 @@ export const DecisionSchema = z.strictObject({
 
 export type Decision = z.output<typeof DecisionSchema>;
 
-export function superviseLayout(dir: string) {
-  return {
-    root: dir,
-    proposalsDir: path.join(dir, "proposals"),
-    decisionsDir: path.join(dir, "decisions"),
-    proposalFile: (id: string) => path.join(dir, "proposals", `${id}.json`),
-    decisionFile: (id: string) => path.join(dir, "decisions", `${id}.json`),
-    /** The last approved capability Dockerfile (written by the CLI on approval; read by the current-config view). */
-    approvedDockerfile: path.join(dir, "approved.Dockerfile"),
-    /** Held (mkdir) by the CLI while it applies a decision. */
-    applyLock: path.join(dir, ".apply.lock"),
-  };
-}
-
-export function newProposalId(): string {
-  return "p-" + crypto.randomBytes(4).toString("hex");
-}
-
-/** Canonical JSON: sorted keys, so equal values hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return "[" + value.map(canonicalJson).join(",") + "]";
-  if (value && typeof value === "object") {
-    return "{" + Object.keys(value).sort().filter((k) => (value as any)[k] !== undefined).map((k) => JSON.stringify(k) + ":" + canonicalJson((value as any)[k])).join(",") + "}";
-  }
-  return JSON.stringify(value);
-}
-
-export function sha256(text: string): string {
-  return crypto.createHash("sha256").update(text).digest("hex");
-}
-
 /** What makes two proposals "identical": kind + the requested end state (not the justification). */
 export function proposalKey(change: ProposalChange): string {
-  const wanted = change.kind === "egress_routes" ? change.routes : change.kind === "pipelock_allowlist" ? change.allowlist : change.dockerfile;
-  return sha256(change.kind + "\n" + canonicalJson(wanted));
+  return sha256(change.kind + "\n" + canonicalJson(kindSpec(change.kind).wanted(change)));
 }
 
-/** Validate what the agent sent for a routes proposal (a full document; a bare route array is accepted too). */
-export function parseProposedRoutes(raw: unknown): RoutesDocument {
-  const doc = Array.isArray(raw) ? { version: 1, routes: raw } : raw;
-  return parseWith(RoutesDocumentSchema, doc, "proposed routes document");
-}
-
-export function parseProposedAllowlist(raw: unknown): string[] {
-  return parseWith(AllowlistSchema, raw, "proposed pipelock allowlist");
-}
-
-export function parseProposedDockerfile(raw: unknown): string {
-  return parseWith(DockerfileSchema, raw, "proposed Dockerfile");
-}
-
-export function parseJustification(raw: unknown): string {
-  return parseWith(JustificationSchema, raw, "justification");
-}
-
-function readJson(file: string): unknown {
-  const text = fs.readFileSync(file, "utf8");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
-  }
-}
-
-export function readProposal(file: string): Proposal {
-  return parseWith(ProposalSchema, readJson(file), file);
-}
-
-export function readDecision(file: string): Decision {
-  return parseWith(DecisionSchema, readJson(file), file);
-}
-
-export function writeProposal(dir: string, proposal: Proposal): void {
-  const checked = parseWith(ProposalSchema, proposal, "proposal");
-  writeFileAtomic(superviseLayout(dir).proposalFile(checked.id), JSON.stringify(checked, null, 2) + "\n");
-}
-
-/**
- * Write a decision exactly once: temp file + fsync + link(2) to the final name, which
- * fails if a decision already exists. Readers never see a partial decision.
- * Returns false when the proposal was already decided.
- */
-export function writeDecisionExclusive(dir: string, decision: Decision): boolean {
-  const checked = parseWith(DecisionSchema, decision, "decision");
-  const layout = superviseLayout(dir);
-  fs.mkdirSync(layout.decisionsDir, { recursive: true });
-  const final = layout.decisionFile(checked.id);
-  const tmp = path.join(layout.decisionsDir, `.${checked.id}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-  const fd = fs.openSync(tmp, "w", 0o644);
-  try {
-    fs.writeSync(fd, JSON.stringify(checked, null, 2) + "\n");
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.linkSync(tmp, final);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
-export interface ProposalEntry {
-  proposal: Proposal;
-  decision?: Decision;
-}
-
-/** Every proposal in a supervise directory with its decision; unreadable files are reported, not fatal. */
-export function listProposals(dir: string, onBad?: (file: string, err: Error) => void): ProposalEntry[] {
-  const layout = superviseLayout(dir);
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(layout.proposalsDir).filter((n) => /^p-[0-9a-f]+\.json$/.test(n));
-  } catch {
-    return [];
-  }
-  const out: ProposalEntry[] = [];
-  for (const name of names) {
-    const file = path.join(layout.proposalsDir, name);
-    try {
-      const proposal = readProposal(file);
-      if (`${proposal.id}.json` !== name) throw new ConfigError(file, [`id "${proposal.id}" does not match the file name`]);
-      const entry: ProposalEntry = { proposal };
-      const dfile = layout.decisionFile(proposal.id);
-      if (fs.existsSync(dfile)) entry.decision = readDecision(dfile);
-      out.push(entry);
-    } catch (err) {
-      onBad?.(file, err as Error);
-    }
-  }
-  return out.sort((a, b) => a.proposal.createdAt.localeCompare(b.proposal.createdAt) || a.proposal.id.localeCompare(b.proposal.id));
-}
-
-/** Hosts of a routes document (pipelock must let these through). */
-export function routeHosts(doc: RoutesDocument): string[] {
-  return [...new Set(doc.routes.map((r) => r.host))].sort();
+/** What approving `change` would make of `live`. Throws ConfigError if the result is invalid. */
+export function planChange(change: ProposalChange, live: LiveState): KindPlan {
+  return kindSpec(change.kind).plan(change, live);
 }
