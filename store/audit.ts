@@ -1,14 +1,12 @@
 // Tamper-evident JSON-lines audit log of proposals and decisions. Each line carries the
 // hash of the previous line and its own hash over (prev + canonical entry), so editing,
 // deleting or reordering any line breaks the chain from there on. Two writers append to
-// the same file (supervise in its container, the operator CLI on the host); a mkdir lock
-// next to the file serialises them (mkdir is atomic on every filesystem, bind mounts too).
-import fs from "node:fs";
-import path from "node:path";
+// the same file (supervise in its container, the operator CLI on the host); the store's
+// lock next to the file serialises them.
 import { z } from "zod";
-import { canonicalJson, sha256 } from "../contracts/proposals.ts";
+import { canonicalJson, sha256 } from "../contracts/hash.ts";
+import { localIo, type StateIo } from "./io.ts";
 
-export const AUDIT_FILE_NAME = "supervise.jsonl";
 export const GENESIS_HASH = "0".repeat(64);
 
 export const AuditEventSchema = z.looseObject({
@@ -28,70 +26,25 @@ export interface AuditLine extends Record<string, unknown> {
   hash: string;
 }
 
-const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
-function sleepSync(ms: number): void {
-  Atomics.wait(sleepBuf, 0, 0, ms);
-}
-
-function withLock<T>(file: string, fn: () => T): T {
-  const lock = `${file}.lock`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      try {
-        // A writer that died holding the lock: take over after 30 s.
-        if (Date.now() - fs.statSync(lock).mtimeMs > 30_000) fs.rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (Date.now() > deadline) throw new Error(`audit log ${file} is locked (remove ${lock} if no writer is running)`);
-      sleepSync(5);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-function lastLine(file: string): string | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    let chunk = 64 * 1024;
-    for (;;) {
-      const start = Math.max(0, size - chunk);
-      const buf = Buffer.alloc(size - start);
-      fs.readSync(fd, buf, 0, buf.length, start);
-      const lines = buf.toString("utf8").split("\n").filter((l) => l.trim());
-      if (lines.length > 1 || start === 0) return lines.at(-1);
-      chunk *= 4;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 export function hashLine(prev: string, body: Record<string, unknown>): string {
   return sha256(prev + "\n" + canonicalJson(body));
 }
 
+async function lastLine(file: string, io: StateIo): Promise<string | undefined> {
+  for (let bytes = 64 * 1024; ; bytes *= 4) {
+    const text = await io.tail(file, bytes);
+    if (text === undefined) return undefined;
+    const lines = text.split("\n").filter((l) => l.trim());
+    // The first line of a partial tail may be cut; one more line behind it proves the last is whole.
+    if (lines.length > 1 || Buffer.byteLength(text) < bytes) return lines.at(-1);
+  }
+}
+
 /** Append one event, chained to the last line. Returns the written line. */
-export function appendAudit(file: string, event: AuditEvent): AuditLine {
+export async function appendAudit(file: string, event: AuditEvent, io: StateIo = localIo): Promise<AuditLine> {
   AuditEventSchema.parse(event);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  return withLock(file, () => {
-    const last = lastLine(file);
+  return io.lock(`${file}.lock`, async () => {
+    const last = await lastLine(file, io);
     let prev = GENESIS_HASH;
     let seq = 0;
     if (last) {
@@ -101,13 +54,7 @@ export function appendAudit(file: string, event: AuditEvent): AuditLine {
     }
     const body = { ...event, seq, at: new Date().toISOString(), prev };
     const line = { ...body, hash: hashLine(prev, body) } as AuditLine;
-    const fd = fs.openSync(file, "a", 0o644);
-    try {
-      fs.writeSync(fd, JSON.stringify(line) + "\n");
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    await io.append(file, JSON.stringify(line) + "\n");
     return line;
   });
 }
@@ -144,12 +91,6 @@ export function verifyAudit(text: string): AuditVerification {
   return { ok: true, lines };
 }
 
-export function readAudit(file: string): AuditVerification {
-  let text = "";
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  return verifyAudit(text);
+export async function readAudit(file: string, io: StateIo = localIo): Promise<AuditVerification> {
+  return verifyAudit((await io.read(file)) ?? "");
 }

@@ -1,190 +1,99 @@
-// Reading the live config of a bottle and computing what approving a proposal would
-// make of it. Pure apart from reading files; used by the supervise server (the agent's
-// current-config view, a proposal's base) and by the operator CLI (show, approve).
-import fs from "node:fs";
+// The live documents of a bottle — routes, the live policy, pipelock's config (rendered from
+// those two) and the approved capability Dockerfile — read as one LiveState and written back
+// file by file, only where the rendered bytes differ. Used by the supervise server (the
+// agent's view, a proposal's base), the operator CLI (show, approve) and, through the same
+// renderers, the components at `pulumi up`.
 import path from "node:path";
-import YAML from "yaml";
-import { parseRoutesDocument, type Route, type RoutesDocument, renderRoutesYaml } from "../contracts/egress.ts";
-import { parsePipelockConfig, pipelockConfigToYaml, renderPipelockConfig, PipelockConfigSchema, type PipelockConfig } from "../contracts/pipelock.ts";
-import { ConfigError, parseWith } from "../contracts/validation.ts";
-import { canonicalJson, routeHosts, superviseLayout, type Proposal } from "../contracts/proposals.ts";
+import { FILE_NAMES } from "../contracts/paths.ts";
+import { pipelockConfigToYaml } from "../contracts/pipelock.ts";
+import { EMPTY_POLICY, parsePolicyYaml, pipelockConfigFor, renderPolicyYaml } from "../contracts/policy.ts";
+import type { LiveState } from "../contracts/proposals.ts";
+import { parseRoutesYaml, renderRoutesYaml } from "../contracts/routes.ts";
+import type { Role } from "../contracts/labels.ts";
+import { localIo, type StateIo } from "./io.ts";
+import type { LivePaths, StateLayout } from "./layout.ts";
+import { proposalPaths } from "./proposals.ts";
 
-export const ROUTES_FILE_NAME = "routes.yaml";
-export const PIPELOCK_FILE_NAME = "pipelock.yaml";
-
-export interface ConfigDirs {
-  egressConfigDir: string;
-  pipelockConfigDir: string;
-  superviseDir: string;
-}
-
-export interface CurrentConfig {
-  routes: RoutesDocument;
-  /** The live pipelock config; undefined when the file does not exist (yet). */
-  pipelock?: PipelockConfig;
-  /** Hosts pipelock allows beyond the egress route hosts. */
-  extraAllowlist: string[];
-  /** The last approved capability Dockerfile (null: the image's own). */
-  dockerfile: string | null;
-  /** Problems reading the live files (reported, not fatal). */
+export interface CurrentConfig extends LiveState {
+  /** Problems reading the live files (reported, not fatal: the defaults stand in). */
   problems: string[];
 }
 
-/** The one rendering of routes.yaml (egress parses it with parseRoutesDocument). */
-export { renderRoutesYaml };
+/** The files LiveState is kept in, in the order an approval writes them: pipelock allows a host before egress routes to it. */
+const LIVE_FILES = [
+  { name: FILE_NAMES.policy, path: (p: LivePaths) => p.policyFile, render: (s: LiveState) => renderPolicyYaml(s.policy) },
+  { name: FILE_NAMES.pipelock, path: (p: LivePaths) => p.pipelockFile, render: (s: LiveState) => pipelockConfigToYaml(pipelockConfigFor(s.routes, s.policy)), reload: "pipelock" as Role },
+  { name: FILE_NAMES.routes, path: (p: LivePaths) => p.routesFile, render: (s: LiveState) => renderRoutesYaml(s.routes), reload: "egress" as Role },
+];
 
-/** A live file's text, or undefined when it does not exist (yet). */
-function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
-
-export function readRoutesFile(file: string): RoutesDocument | undefined {
-  const text = readIfExists(file);
-  if (text === undefined) return undefined;
-  let data: unknown;
-  try {
-    data = YAML.parse(text);
-  } catch (err) {
-    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
-  }
-  return parseRoutesDocument(data, file);
-}
-
-export function readPipelockFile(file: string): PipelockConfig | undefined {
-  const text = readIfExists(file);
-  return text === undefined ? undefined : parsePipelockConfig(text, file);
-}
-
-export function extraAllowlist(pipelock: PipelockConfig | undefined, routes: RoutesDocument): string[] {
-  if (!pipelock) return [];
-  const fromRoutes = new Set(routeHosts(routes));
-  return pipelock.api_allowlist.filter((h) => !fromRoutes.has(h)).sort();
-}
-
-export function readCurrentConfig(dirs: ConfigDirs): CurrentConfig {
+/** The live documents; a missing file reads as its empty default, a broken one too (and is reported). */
+export async function readLive(paths: LivePaths, io: StateIo = localIo): Promise<CurrentConfig> {
   const problems: string[] = [];
-  let routes: RoutesDocument = { version: 1, routes: [] };
-  let pipelock: PipelockConfig | undefined;
-  try {
-    routes = readRoutesFile(path.join(dirs.egressConfigDir, ROUTES_FILE_NAME)) ?? routes;
-  } catch (err) {
-    problems.push((err as Error).message);
+  const read = async <T>(file: string, parse: (text: string) => T, fallback: T): Promise<T> => {
+    try {
+      const text = await io.read(file);
+      return text === undefined ? fallback : parse(text);
+    } catch (err) {
+      problems.push((err as Error).message);
+      return fallback;
+    }
+  };
+  const routes = await read(paths.routesFile, (t) => parseRoutesYaml(t, paths.routesFile), { version: 1 as const, routes: [] });
+  const policy = await read(paths.policyFile, (t) => parsePolicyYaml(t, paths.policyFile), EMPTY_POLICY);
+  if ((await io.stamp(paths.policyFile)) === undefined && (await io.stamp(paths.pipelockFile)) !== undefined) {
+    problems.push(`${paths.policyFile} does not exist (the bottle was brought up by an older claude-bottle): run \`pulumi up\` once to write it`);
   }
-  try {
-    pipelock = readPipelockFile(path.join(dirs.pipelockConfigDir, PIPELOCK_FILE_NAME));
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  let dockerfile: string | null = null;
-  try {
-    dockerfile = fs.readFileSync(superviseLayout(dirs.superviseDir).approvedDockerfile, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") problems.push((err as Error).message);
-  }
-  return { routes, pipelock, extraAllowlist: extraAllowlist(pipelock, routes), dockerfile, problems };
+  const dockerfile = await read(proposalPaths(paths.superviseDir).approvedDockerfile, (t): string | null => t, null);
+  return { routes, policy, dockerfile, problems };
+}
+
+/** A stamp of every live file: it changes whenever readLive's answer may. */
+export async function liveStamp(paths: LivePaths, io: StateIo = localIo): Promise<string> {
+  const files = [paths.routesFile, paths.policyFile, proposalPaths(paths.superviseDir).approvedDockerfile];
+  return (await Promise.all(files.map((f) => io.stamp(f)))).map((s) => s ?? "-").join("|");
 }
 
 export interface FileChange {
-  /** Name of the live file (routes.yaml, pipelock.yaml, Dockerfile). */
+  /** Name of the live file (routes.yaml, policy.yaml, pipelock.yaml, Dockerfile). */
   name: string;
   before: string;
   after: string;
 }
 
-export interface PlannedChange {
-  summary: string[];
-  /** Places where the live config moved since the proposal and the proposal touches the same entry. */
-  conflicts: string[];
-  files: FileChange[];
-  routes?: RoutesDocument;
-  pipelock?: PipelockConfig;
-  extraAllowlist?: string[];
-  dockerfile?: string;
+/** The live files whose bytes differ between two states: what an approval rewrites. */
+export function fileChanges(before: LiveState, after: LiveState): FileChange[] {
+  const changes: FileChange[] = LIVE_FILES.map((f) => ({ name: f.name, before: f.render(before), after: f.render(after) })).filter((c) => c.before !== c.after);
+  if (after.dockerfile !== null && after.dockerfile !== before.dockerfile) changes.push({ name: "Dockerfile", before: before.dockerfile ?? "", after: after.dockerfile });
+  return changes;
 }
 
-function describeRoute(r: Route): string {
-  const parts = [r.host];
-  if (r.methods) parts.push(r.methods.join(","));
-  if (r.path_allowlist) parts.push(r.path_allowlist.join(" "));
-  if (r.auth) parts.push(`auth ${r.auth.scheme} from $${r.auth.token_ref}`);
-  return parts.join(" ");
+export interface WrittenLive {
+  /** Host paths written. */
+  files: string[];
+  /** Sidecars that read a rewritten file (to be told to reload now). */
+  reload: Role[];
 }
 
-/** Apply base → proposed onto live, route by route (routes are keyed by host). */
-export function rebaseRoutes(base: RoutesDocument, proposed: RoutesDocument, live: RoutesDocument) {
-  const index = (d: RoutesDocument) => new Map(d.routes.map((r) => [r.host, r]));
-  const B = index(base);
-  const P = index(proposed);
-  const L = index(live);
-  const same = (a?: Route, b?: Route) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
-  const conflicts: string[] = [];
-  const summary: string[] = [];
-  const result = new Map<string, Route | undefined>();
-  const hosts = [...new Set([...P.keys(), ...L.keys(), ...B.keys()])];
-  for (const h of hosts) {
-    const b = B.get(h), p = P.get(h), l = L.get(h);
-    if (same(b, p)) {
-      result.set(h, l);
-      continue;
-    }
-    if (!same(l, b) && !same(l, p)) conflicts.push(`route ${h} changed since the proposal was made (live: ${l ? describeRoute(l) : "absent"})`);
-    result.set(h, p);
-    if (same(l, p)) continue;
-    if (!l && p) summary.push(`+ route ${describeRoute(p)}`);
-    else if (l && !p) summary.push(`- route ${describeRoute(l)}`);
-    else if (l && p) summary.push(`~ route ${describeRoute(l)}  →  ${describeRoute(p)}`);
+/**
+ * Make the live files hold `next`: each file whose rendered bytes differ from what is on disk
+ * is replaced atomically (so a hand edit of a rendered file is undone, as `pulumi up` would). An approved Dockerfile is kept three times: the one `pulumi up`
+ * builds from, a copy named after the proposal (history), and supervise's view of it.
+ */
+export async function writeLive(layout: StateLayout, before: LiveState, next: LiveState, opts: { proposalId: string }, io: StateIo = localIo): Promise<WrittenLive> {
+  const out: WrittenLive = { files: [], reload: [] };
+  for (const f of LIVE_FILES) {
+    const file = f.path(layout);
+    const text = f.render(next);
+    if ((await io.read(file)) === text) continue;
+    await io.write(file, text);
+    out.files.push(file);
+    if (f.reload) out.reload.push(f.reload);
   }
-  const order = [...P.keys(), ...live.routes.map((r) => r.host).filter((h) => !P.has(h))];
-  const routes = order.flatMap((h) => (result.get(h) ? [result.get(h)!] : []));
-  return { routes: parseRoutesDocument({ version: 1, routes }, "resulting routes document"), conflicts, summary };
-}
-
-function withAllowlist(live: PipelockConfig | undefined, allowlist: string[]): PipelockConfig {
-  const sorted = [...new Set(allowlist)].sort();
-  if (!live) return renderPipelockConfig({ allowlist: sorted });
-  return parseWith(PipelockConfigSchema, { ...live, api_allowlist: sorted }, "resulting pipelock config");
-}
-
-/** What approving `proposal` would do to `current`. Throws ConfigError if the result is invalid. */
-export function planChange(proposal: Proposal, current: CurrentConfig): PlannedChange {
-  const change = proposal.change;
-  const pipelockBefore = current.pipelock ? pipelockConfigToYaml(current.pipelock) : "";
-  if (change.kind === "egress_routes") {
-    const { routes, conflicts, summary } = rebaseRoutes(change.base, change.routes, current.routes);
-    const pipelock = withAllowlist(current.pipelock, [...routeHosts(routes), ...current.extraAllowlist]);
-    const files: FileChange[] = [{ name: ROUTES_FILE_NAME, before: renderRoutesYaml(current.routes), after: renderRoutesYaml(routes) }];
-    const pipelockAfter = pipelockConfigToYaml(pipelock);
-    if (pipelockAfter !== pipelockBefore) files.push({ name: PIPELOCK_FILE_NAME, before: pipelockBefore, after: pipelockAfter });
-    return { summary: summary.length ? summary : ["no change: the live routes already match"], conflicts, files, routes, pipelock, extraAllowlist: current.extraAllowlist };
+  if (next.dockerfile !== null && next.dockerfile !== before.dockerfile) {
+    await io.write(path.join(layout.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
+    await io.write(proposalPaths(layout.superviseDir).approvedDockerfile, next.dockerfile);
+    await io.write(layout.capabilityDockerfile, next.dockerfile);
+    out.files.push(layout.capabilityDockerfile);
   }
-  if (change.kind === "pipelock_allowlist") {
-    const added = change.allowlist.filter((h) => !change.base.includes(h));
-    const removed = change.base.filter((h) => !change.allowlist.includes(h));
-    const conflicts = [...added, ...removed].filter((h) => change.base.includes(h) !== current.extraAllowlist.includes(h)).map((h) => `allowlist entry ${h} changed since the proposal was made`);
-    const extra = [...new Set([...current.extraAllowlist.filter((h) => !removed.includes(h)), ...added])].sort();
-    const pipelock = withAllowlist(current.pipelock, [...routeHosts(current.routes), ...extra]);
-    const summary = [
-      ...added.filter((h) => !current.extraAllowlist.includes(h)).map((h) => `+ pipelock allowlist ${h}`),
-      ...removed.filter((h) => current.extraAllowlist.includes(h)).map((h) => `- pipelock allowlist ${h}`),
-    ];
-    return {
-      summary: summary.length ? summary : ["no change: the live allowlist already matches"],
-      conflicts,
-      files: [{ name: PIPELOCK_FILE_NAME, before: pipelockBefore, after: pipelockConfigToYaml(pipelock) }],
-      pipelock,
-      extraAllowlist: extra,
-    };
-  }
-  const conflicts = (change.base ?? null) !== current.dockerfile ? ["another capability change was approved since the proposal was made"] : [];
-  return {
-    summary: [current.dockerfile === change.dockerfile ? "no change: this Dockerfile is already approved" : "~ agent Dockerfile replaced (the agent image must be rebuilt)"],
-    conflicts,
-    files: [{ name: "Dockerfile", before: current.dockerfile ?? "", after: change.dockerfile }],
-    dockerfile: change.dockerfile,
-  };
+  return out;
 }
