@@ -2,9 +2,8 @@
 // `node main.mjs healthcheck` exits 0 when the local server answers (container healthcheck).
 import "./node18.ts";
 import http from "node:http";
-import { ConfigError } from "../../contracts/validation.ts";
-import { parseListen, SUPERVISE_HEALTH_PATH, SUPERVISE_PORT } from "../../contracts/supervise.ts";
-import { superviseSettingsFromEnv } from "../../contracts/supervise.ts";
+import { SUPERVISE_HEALTH_PATH, SUPERVISE_PORT, superviseSettingsFromEnv } from "../../contracts/supervise.ts";
+import { ConfigError, parseListen } from "../../contracts/validation.ts";
 import { startSupervise } from "./server.ts";
 
 function log(msg: string): void {
