@@ -17,7 +17,7 @@
 //     a real (non-placeholder) agent credential is refused rather than merged; a route that
 //     injects is refused over cleartext and when its token is missing.
 import { isIP } from "node:net";
-import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "../../contracts/egress.ts";
+import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "../../contracts/routes.ts";
 import { HOSTNAME_RE } from "../../contracts/validation.ts";
 
 export type Scheme = "https" | "http";
