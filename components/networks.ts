@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { INHIBIT_IPV4 } from "../contracts/docker.ts";
 import { labels, type NetworkRole } from "../contracts/labels.ts";
 
 export interface BottleNetworksArgs {
@@ -32,7 +33,7 @@ export class BottleNetworks extends pulumi.ComponentResource {
           driver: "bridge",
           internal: true,
           ipv6: false,
-          options: { "com.docker.network.bridge.inhibit_ipv4": "true" },
+          options: { [INHIBIT_IPV4]: "true" },
           labels: labels(args.identity, role),
         },
         { parent: this },
