@@ -19,6 +19,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+// The release the gate is pinned to (the newest v8 the Go module proxy served on 2026-11-22).
+import { GITLEAKS_MODULE, GITLEAKS_VERSION } from "../../../contracts/git-gate.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Recipe (changing anything here changes the hash, hence the tag, hence a rebuild)
@@ -67,8 +69,6 @@ const PIPELOCK_CANDIDATES: { label: string; query: string }[] = [
   { label: "v2.3.0-7a3b7de4", query: "7a3b7de4a5552b4e756eb930256468b7cbd616b1" },
 ];
 
-const GITLEAKS_MODULE = "github.com/zricethezav/gitleaks/v8";
-const GITLEAKS_VERSION = "v8.30.1"; // newest v8 the Go module proxy served on 2026-11-22
 
 // ---------------------------------------------------------------------------------------------------------------
 
