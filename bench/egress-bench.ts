@@ -42,7 +42,7 @@ async function roleUpstream(dir: string): Promise<void> {
 
 async function roleEgress(dir: string, upstreamPort: number): Promise<void> {
   const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
-  const { parseRoutesDocument } = await import("../sidecars/egress/config.ts");
+  const { parseRoutesDocument } = await import("../contracts/routes.ts");
   const { createTestCa } = await import("../test/integration/helpers/tls.ts");
   const ca = await createTestCa("bench egress CA");
   fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);

@@ -14,7 +14,7 @@ import path from "node:path";
 import { ensureGitleaks } from "../test/integration/helpers/gitleaks.ts";
 import { ensureGateTools, must, plainGitEnv, run, startGate } from "../test/integration/helpers/git-gate.ts";
 import { startSshd } from "../test/integration/helpers/sshd.ts";
-import { GITLEAKS_VERSION } from "../sidecars/git-gate/gate.ts";
+import { GITLEAKS_VERSION } from "../contracts/git-gate.ts";
 
 const N = Number(process.argv[2] ?? 15);
 

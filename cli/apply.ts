@@ -1,20 +1,19 @@
-// Approving and rejecting: write the live config atomically (the sidecars watch their
-// config directories), signal a reload (best effort), persist into the stack config,
-// then write the decision file that wakes the waiting tool call. Decisions are written
-// exclusively: a proposal is decided once, whoever is first.
-import { reloadCommand } from "../sidecars/common/reload.ts";
+// Approving and rejecting. An approval, for every proposal kind alike: plan it against the
+// live documents, write the files whose bytes change (atomically; the sidecars watch their
+// directories), signal a reload (best effort), persist the kind's stack config key, then
+// write the decision that wakes the waiting tool call. Decisions are written once: a
+// proposal is decided once, whoever is first.
 import { execFile } from "node:child_process";
-import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { writeFileAtomic } from "../sidecars/common/atomic.ts";
-import { stateLayout, type StateLayout } from "../sidecars/common/layout.ts";
-import { appendAudit, AUDIT_FILE_NAME } from "../sidecars/supervise/audit.ts";
-import { planChange, readCurrentConfig, renderRoutesYaml, type PlannedChange } from "../sidecars/supervise/changes.ts";
-import { pipelockConfigToYaml } from "../sidecars/pipelock/config.ts";
-import { superviseLayout, writeDecisionExclusive, type Decision } from "../sidecars/supervise/proposal.ts";
+import { reloadCommand } from "../contracts/docker.ts";
+import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type Decision, type KindPlan } from "../contracts/proposals.ts";
+import { appendAudit } from "../store/audit.ts";
+import { localIo, LockBusyError } from "../store/io.ts";
+import { fileChanges, readLive, writeLive, type CurrentConfig, type FileChange } from "../store/live.ts";
+import { isDecided, proposalPaths, writeDecision } from "../store/proposals.ts";
 import { UserError, type FoundBottle, type FoundProposal } from "./bottles.ts";
-import { CONFIG_KEYS, persistStackConfig, type PersistOptions } from "./persist.ts";
+import { persistStackConfig, type PersistOptions } from "./persist.ts";
+import { onPath } from "./which.ts";
 
 export interface ApplyOptions extends PersistOptions {
   /** Approve even though the live config moved under the proposal. */
@@ -33,17 +32,17 @@ export function operatorName(): string {
   }
 }
 
-export function auditFile(bottle: FoundBottle): string {
-  return path.join(stateLayout(bottle.stateDir).auditDir, AUDIT_FILE_NAME);
+export interface PlannedApproval extends KindPlan {
+  current: CurrentConfig;
+  /** The live files approval rewrites, before → after. */
+  files: FileChange[];
 }
 
-export function hostDirs(bottle: FoundBottle) {
-  const s = stateLayout(bottle.stateDir);
-  return { egressConfigDir: s.egressConfigDir, pipelockConfigDir: s.pipelockConfigDir, superviseDir: s.superviseDir };
-}
-
-export function planFor(found: FoundProposal): PlannedChange {
-  return planChange(found.proposal, readCurrentConfig(hostDirs(found.bottle)));
+/** What approving would do to the bottle's live config now. Throws ConfigError if the result is invalid. */
+export async function planFor(found: FoundProposal): Promise<PlannedApproval> {
+  const current = await readLive(found.bottle.layout);
+  const plan = planChange(found.proposal.change, current);
+  return { ...plan, current, files: fileChanges(current, plan.next) };
 }
 
 /** The command that rebuilds the agent image from the stored Dockerfile and resumes the bottle. */
@@ -55,19 +54,14 @@ function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:@=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
-function withApplyLock<T>(bottle: FoundBottle, fn: () => Promise<T>): Promise<T> {
-  const lock = superviseLayout(stateLayout(bottle.stateDir).superviseDir).applyLock;
+async function withApplyLock<T>(bottle: FoundBottle, fn: () => Promise<T>): Promise<T> {
+  const lock = proposalPaths(bottle.layout.superviseDir).applyLock;
   try {
-    fs.mkdirSync(lock);
+    return await localIo.lock(lock, fn, { waitMs: 0 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      const ageMs = Date.now() - fs.statSync(lock).mtimeMs;
-      if (ageMs < 120_000) throw new UserError(`another approval for bottle ${bottle.record.identity} is in progress (lock ${lock}); try again in a moment`);
-      fs.rmSync(lock, { recursive: true, force: true });
-      fs.mkdirSync(lock);
-    } else throw err;
+    if (err instanceof LockBusyError && err.lock === lock) throw new UserError(`another approval for bottle ${bottle.record.identity} is in progress (lock ${lock}); try again in a moment`);
+    throw err;
   }
-  return fn().finally(() => fs.rmSync(lock, { recursive: true, force: true }));
 }
 
 function run(bin: string, args: string[]): Promise<{ ok: boolean; out: string }> {
@@ -76,18 +70,11 @@ function run(bin: string, args: string[]): Promise<{ ok: boolean; out: string }>
   });
 }
 
-function dockerOnPath(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (dir && fs.existsSync(path.join(dir, "docker"))) return path.join(dir, "docker");
-  }
-  return undefined;
-}
-
 /** SIGHUP the given containers if docker is here and they run. Never throws. */
 export async function signalReload(containers: string[], docker: string | false | undefined): Promise<string[]> {
   if (!containers.length) return [];
   if (docker === false) return [`reload signals off; ${containers.join(", ")} reload${containers.length === 1 ? "s" : ""} on the file change`];
-  const bin = docker ?? dockerOnPath();
+  const bin = docker ?? onPath("docker");
   if (!bin) return [`no docker CLI; ${containers.join(", ")} reload${containers.length === 1 ? "s" : ""} on the file change`];
   const out: string[] = [];
   for (const c of containers) {
@@ -104,20 +91,22 @@ export async function signalReload(containers: string[], docker: string | false 
 
 export interface ApproveResult {
   decision: Decision;
-  plan: PlannedChange;
+  plan: PlannedApproval;
 }
 
 export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Promise<ApproveResult> {
   const { bottle, proposal } = found;
-  const state: StateLayout = stateLayout(bottle.stateDir);
-  const sdir = state.superviseDir;
+  const { layout } = bottle;
   return withApplyLock(bottle, async () => {
-    if (fs.existsSync(superviseLayout(sdir).decisionFile(proposal.id))) throw new UserError(`proposal ${proposal.id} is already decided`);
-    let plan: PlannedChange;
+    if (await isDecided(layout.superviseDir, proposal.id)) throw new UserError(`proposal ${proposal.id} is already decided`);
+    let plan: PlannedApproval;
     try {
-      plan = planFor(found);
+      plan = await planFor(found);
     } catch (err) {
       throw new UserError(`cannot approve ${proposal.id}: ${(err as Error).message}`);
+    }
+    if (plan.current.problems.length) {
+      throw new UserError(`cannot approve ${proposal.id}: the live config cannot be read:\n  - ${plan.current.problems.join("\n  - ")}`);
     }
     if (plan.conflicts.length && !opts.force) {
       throw new UserError(
@@ -125,67 +114,38 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
           `\`bottle show ${proposal.id}\` shows the result against the live config; approve with --force to apply it anyway, or reject it.`,
       );
     }
-    const files: string[] = [];
-    const reloadTargets: string[] = [];
-    const persistValues: Record<string, unknown> = {};
-    const containers = bottle.record.containers;
-    let command: string | undefined;
-    const change = proposal.change;
-    if (change.kind === "egress_routes" || change.kind === "pipelock_allowlist") {
-      if (change.kind === "egress_routes") {
-        writeFileAtomic(state.egressRoutesFile, renderRoutesYaml(plan.routes!));
-        files.push(state.egressRoutesFile);
-        if (containers.egress) reloadTargets.push(containers.egress);
-        persistValues[CONFIG_KEYS.routes] = plan.routes;
-      } else {
-        persistValues[CONFIG_KEYS.pipelockAllowlist] = plan.extraAllowlist;
-      }
-      const pipelockText = pipelockConfigToYaml(plan.pipelock!);
-      let livePipelock = "";
-      try {
-        livePipelock = fs.readFileSync(state.pipelockConfigFile, "utf8");
-      } catch {
-        /* absent */
-      }
-      if (pipelockText !== livePipelock) {
-        writeFileAtomic(state.pipelockConfigFile, pipelockText);
-        files.push(state.pipelockConfigFile);
-        if (containers.pipelock) reloadTargets.push(containers.pipelock);
-      }
-    } else {
-      const file = path.join(state.capabilityDir, "Dockerfile");
-      writeFileAtomic(file, plan.dockerfile!);
-      writeFileAtomic(path.join(state.capabilityDir, `${proposal.id}.Dockerfile`), plan.dockerfile!);
-      writeFileAtomic(superviseLayout(sdir).approvedDockerfile, plan.dockerfile!);
-      files.push(file);
-      persistValues[CONFIG_KEYS.capabilityDockerfile] = file;
-      command = rebuildCommand(bottle);
-    }
+    const spec = kindSpec(proposal.change.kind);
+    const written = await writeLive(layout, plan.current, plan.next, { proposalId: proposal.id });
+    const configKey = `${STACK_CONFIG_NAMESPACE}:${spec.configKey}`;
     let persisted: { how: "automation-api" | "stack-file" | "failed"; detail: string };
     try {
-      persisted = await persistStackConfig({ projectDir: bottle.record.projectDir, stack: bottle.record.stack }, persistValues, opts);
+      persisted = await persistStackConfig(
+        { projectDir: bottle.record.projectDir, stack: bottle.record.stack },
+        { [configKey]: spec.configValue(plan.next, { dockerfileFile: layout.capabilityDockerfile }) },
+        opts,
+      );
     } catch (err) {
       persisted = { how: "failed", detail: `could not persist into the stack config: ${(err as Error).message}` };
     }
-    const reload = await signalReload(reloadTargets, opts.docker);
+    const reload = await signalReload(written.reload.flatMap((role) => bottle.record.containers[role] ?? []), opts.docker);
     const decision: Decision = {
       version: 1,
       id: proposal.id,
       decision: "approved",
       at: new Date().toISOString(),
       by: opts.by ?? operatorName(),
-      applied: { summary: plan.summary, files, persisted, reload, ...(command ? { command } : {}) },
+      applied: { summary: plan.summary, files: written.files, persisted, reload, ...(spec.rebuild ? { command: rebuildCommand(bottle) } : {}) },
     };
-    if (!writeDecisionExclusive(sdir, decision)) throw new UserError(`proposal ${proposal.id} is already decided`);
-    appendAudit(auditFile(bottle), {
+    if (!(await writeDecision(layout.superviseDir, decision))) throw new UserError(`proposal ${proposal.id} is already decided`);
+    await appendAudit(layout.auditFile, {
       type: "approved",
       bottle: bottle.record.identity,
       id: proposal.id,
-      kind: change.kind,
+      kind: proposal.change.kind,
       actor: decision.by,
       key: proposal.key,
       summary: plan.summary,
-      files,
+      files: written.files,
       persisted: persisted.how,
       ...(plan.conflicts.length ? { forced: plan.conflicts } : {}),
     });
@@ -199,8 +159,8 @@ export async function reject(found: FoundProposal, reason: string, opts: { by?: 
   if (!why) throw new UserError("a reason is required: the agent reads it (bottle reject <id> --reason \"…\")");
   return withApplyLock(bottle, async () => {
     const decision: Decision = { version: 1, id: proposal.id, decision: "rejected", at: new Date().toISOString(), by: opts.by ?? operatorName(), reason: why };
-    if (!writeDecisionExclusive(stateLayout(bottle.stateDir).superviseDir, decision)) throw new UserError(`proposal ${proposal.id} is already decided`);
-    appendAudit(auditFile(bottle), { type: "rejected", bottle: bottle.record.identity, id: proposal.id, kind: proposal.change.kind, actor: decision.by, key: proposal.key, reason: why });
+    if (!(await writeDecision(bottle.layout.superviseDir, decision))) throw new UserError(`proposal ${proposal.id} is already decided`);
+    await appendAudit(bottle.layout.auditFile, { type: "rejected", bottle: bottle.record.identity, id: proposal.id, kind: proposal.change.kind, actor: decision.by, key: proposal.key, reason: why });
     return decision;
   });
 }

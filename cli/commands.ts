@@ -1,12 +1,12 @@
 // The operator CLI's commands as importable functions: each takes an Io and returns an
 // exit code, so tests run them and check exactly what they print.
 import { parseArgs } from "node:util";
-import { bottlesHome } from "../sidecars/common/layout.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
-import { readAudit } from "../sidecars/supervise/audit.ts";
-import type { PlannedChange } from "../sidecars/supervise/changes.ts";
-import { approve, auditFile, planFor, reject, type ApplyOptions } from "./apply.ts";
-import { allProposals, bottleLabel, findBottle, findBottles, findProposal, UserError, type FoundProposal } from "./bottles.ts";
+import { ConfigError } from "../contracts/validation.ts";
+import { readAudit } from "../store/audit.ts";
+import { allProposals, findBottles } from "../store/bottles.ts";
+import { bottlesHome } from "../store/layout.ts";
+import { approve, planFor, reject, type ApplyOptions, type PlannedApproval } from "./apply.ts";
+import { bottleLabel, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
 import { lineDiff } from "./diff.ts";
 import { age, oneLine, sanitize, table } from "./text.ts";
 
@@ -33,30 +33,27 @@ export const USAGE = `usage: bottle <command>
 
 Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
 
-function planOrError(p: FoundProposal): PlannedChange | Error {
-  try {
-    return planFor(p);
-  } catch (err) {
-    return err as Error;
+function planOrError(p: FoundProposal): Promise<PlannedApproval | Error> {
+  return planFor(p).catch((err: Error) => err);
+}
+
+export async function pendingRows(ctx: CommandContext): Promise<{ found: FoundProposal; summary: string }[]> {
+  const home = ctx.home ?? bottlesHome();
+  const pending = (await allProposals(home, undefined, (m) => ctx.io.err(`warning: ${m}`))).filter((p) => !p.decision);
+  const rows: { found: FoundProposal; summary: string }[] = [];
+  for (const found of pending) {
+    const plan = await planOrError(found);
+    const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "";
+    rows.push({ found, summary });
   }
+  return rows;
 }
 
-export function pendingRows(ctx: CommandContext): { found: FoundProposal; summary: string }[] {
+export async function cmdPending(ctx: CommandContext): Promise<number> {
   const home = ctx.home ?? bottlesHome();
-  return allProposals(home, (m) => ctx.io.err(`warning: ${m}`))
-    .filter((p) => !p.decision)
-    .map((found) => {
-      const plan = planOrError(found);
-      const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "";
-      return { found, summary };
-    });
-}
-
-export function cmdPending(ctx: CommandContext): number {
-  const home = ctx.home ?? bottlesHome();
-  const rows = pendingRows(ctx);
+  const rows = await pendingRows(ctx);
   if (!rows.length) {
-    const n = findBottles(home).length;
+    const n = (await findBottles(home)).length;
     ctx.io.out(`no pending proposals (${n} bottle${n === 1 ? "" : "s"} on this host)`);
     return 0;
   }
@@ -70,7 +67,7 @@ export function cmdPending(ctx: CommandContext): number {
 }
 
 /** Lines of `bottle show`: also the dashboard's diff view. */
-export function showLines(found: FoundProposal, now = Date.now()): string[] {
+export async function showLines(found: FoundProposal, now = Date.now()): Promise<string[]> {
   const { proposal, decision, bottle } = found;
   const out: string[] = [];
   out.push(`proposal ${proposal.id}  ${proposal.change.kind}  bottle ${sanitize(bottleLabel(bottle))}`);
@@ -87,7 +84,7 @@ export function showLines(found: FoundProposal, now = Date.now()): string[] {
     return out;
   }
   if (decision) return out;
-  const plan = planOrError(found);
+  const plan = await planOrError(found);
   if (plan instanceof Error) {
     out.push(`cannot apply against the live config: ${sanitize(plan.message, true)}`);
     return out;
@@ -103,14 +100,14 @@ export function showLines(found: FoundProposal, now = Date.now()): string[] {
   return out;
 }
 
-export function cmdShow(ctx: CommandContext, id: string): number {
-  const found = findProposal(id, ctx.home ?? bottlesHome());
-  for (const l of showLines(found, ctx.now)) ctx.io.out(l);
+export async function cmdShow(ctx: CommandContext, id: string): Promise<number> {
+  const found = await findProposal(id, ctx.home ?? bottlesHome());
+  for (const l of await showLines(found, ctx.now)) ctx.io.out(l);
   return 0;
 }
 
 export async function cmdApprove(ctx: CommandContext, id: string, force = false): Promise<number> {
-  const found = findProposal(id, ctx.home ?? bottlesHome());
+  const found = await findProposal(id, ctx.home ?? bottlesHome());
   if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
   const { decision } = await approve(found, { ...ctx.apply, force: force || ctx.apply?.force });
   const a = decision.applied!;
@@ -126,17 +123,17 @@ export async function cmdApprove(ctx: CommandContext, id: string, force = false)
 
 export async function cmdReject(ctx: CommandContext, id: string, reason: string | undefined): Promise<number> {
   if (!reason?.trim()) throw new UserError('a reason is required: bottle reject <id> --reason "…" (the agent reads it)');
-  const found = findProposal(id, ctx.home ?? bottlesHome());
+  const found = await findProposal(id, ctx.home ?? bottlesHome());
   if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
   const decision = await reject(found, reason, { by: ctx.apply?.by });
   ctx.io.out(`rejected ${found.proposal.id} (${found.proposal.change.kind}) for bottle ${sanitize(found.bottle.record.identity)}; the agent reads: ${sanitize(decision.reason ?? "")}`);
   return 0;
 }
 
-export function cmdAudit(ctx: CommandContext, bottleName: string, json = false): number {
-  const bottle = findBottle(bottleName, ctx.home ?? bottlesHome());
-  const file = auditFile(bottle);
-  const v = readAudit(file);
+export async function cmdAudit(ctx: CommandContext, bottleName: string, json = false): Promise<number> {
+  const bottle = await findBottle(bottleName, ctx.home ?? bottlesHome());
+  const file = bottle.layout.auditFile;
+  const v = await readAudit(file);
   if (json) for (const l of v.lines) ctx.io.out(JSON.stringify(l));
   else {
     if (!v.lines.length && v.ok) ctx.io.out(`no audit entries yet (${file})`);
@@ -179,10 +176,10 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
     switch (cmd) {
       case "pending":
         need(0, "no arguments");
-        return cmdPending(ctx);
+        return await cmdPending(ctx);
       case "show":
         need(1, "one proposal id");
-        return cmdShow(ctx, rest[0]!);
+        return await cmdShow(ctx, rest[0]!);
       case "approve":
         need(1, "one proposal id");
         return await cmdApprove(ctx, rest[0]!, values.force);
@@ -191,7 +188,7 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
         return await cmdReject(ctx, rest[0]!, values.reason);
       case "audit":
         need(1, "one bottle (its name or identity)");
-        return cmdAudit(ctx, rest[0]!, values.json);
+        return await cmdAudit(ctx, rest[0]!, values.json);
       case "dashboard":
         need(0, "no arguments");
         if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");

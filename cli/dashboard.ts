@@ -1,8 +1,9 @@
 // `bottle dashboard`: an interactive terminal view of pending proposals. The rendering
 // and the key handling are pure functions (tested as such); runDashboard wires them to a
 // raw-mode TTY, refreshing as proposals arrive.
-import { bottlesHome } from "../sidecars/common/layout.ts";
-import { allProposals, findBottles, findProposal } from "./bottles.ts";
+import { allProposals, findBottles } from "../store/bottles.ts";
+import { bottlesHome } from "../store/layout.ts";
+import { findProposal } from "./bottles.ts";
 import { cmdApprove, cmdReject, pendingRows, showLines, type CommandContext, type Io } from "./commands.ts";
 import { age, oneLine } from "./text.ts";
 
@@ -156,12 +157,12 @@ export function proposalsPerMinute(timestamps: readonly string[], now: number): 
 }
 
 /** Current items and rate, read from disk. */
-export function loadDashboard(ctx: CommandContext, now = Date.now()): { items: DashItem[]; rate: number; bottles: number } {
+export async function loadDashboard(ctx: CommandContext, now = Date.now()): Promise<{ items: DashItem[]; rate: number; bottles: number }> {
   const quiet: CommandContext = { ...ctx, io: { out: () => {}, err: () => {} } };
   const home = ctx.home ?? bottlesHome();
-  const all = allProposals(home);
+  const all = await allProposals(home);
   const rate = proposalsPerMinute(all.flatMap((p) => p.proposal.requests.map((r) => r.at)), now);
-  const items = pendingRows(quiet).map(({ found, summary }) => ({
+  const items = (await pendingRows(quiet)).map(({ found, summary }) => ({
     id: found.proposal.id,
     bottle: found.bottle.record.identity,
     kind: found.proposal.change.kind,
@@ -169,7 +170,7 @@ export function loadDashboard(ctx: CommandContext, now = Date.now()): { items: D
     count: found.proposal.count,
     summary,
   }));
-  return { items, rate, bottles: findBottles(home).length };
+  return { items, rate, bottles: (await findBottles(home)).length };
 }
 
 export interface TtyIn extends NodeJS.EventEmitter {
@@ -198,9 +199,9 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
     const lines = renderDashboard(state, { width: output.columns ?? 100, height: output.rows ?? 30, now: Date.now(), color: true });
     output.write("\u001b[H" + lines.map((l) => l + "\u001b[K").join("\r\n") + "\u001b[J");
   };
-  const refresh = () => {
+  const refresh = async () => {
     try {
-      const { items, rate, bottles } = loadDashboard(ctx);
+      const { items, rate, bottles } = await loadDashboard(ctx);
       state = withItems(state, items, rate, bottles);
     } catch (err) {
       state = { ...state, message: `refresh failed: ${(err as Error).message}` };
@@ -216,7 +217,7 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
     input.setRawMode!(true);
     input.setEncoding("utf8");
     input.resume();
-    const timer = setInterval(refresh, refreshMs);
+    const timer = setInterval(() => void refresh(), refreshMs);
     const quit = () => {
       clearInterval(timer);
       input.off("data", onData);
@@ -229,7 +230,7 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
       if (action.type === "quit") return quit();
       if (action.type === "show") {
         try {
-          state = { ...state, detail: showLines(findProposal(action.id, ctx.home ?? bottlesHome())) };
+          state = { ...state, detail: await showLines(await findProposal(action.id, ctx.home ?? bottlesHome())) };
         } catch (err) {
           state = { ...state, mode: "list", message: (err as Error).message };
         }
@@ -248,7 +249,7 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
       } finally {
         busy = false;
       }
-      refresh();
+      await refresh();
     };
     const onData = (data: string) => {
       for (const key of decodeKeys(String(data))) {
@@ -263,6 +264,6 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
       draw();
     };
     input.on("data", onData);
-    refresh();
+    void refresh();
   });
 }

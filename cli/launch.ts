@@ -7,8 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "../components/manifest/load.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
-import { bottlesHome } from "../sidecars/common/layout.ts";
+import { ConfigError } from "../contracts/validation.ts";
+import { bottlesHome } from "../store/layout.ts";
 
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

@@ -6,14 +6,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { writeFileAtomic } from "../sidecars/common/atomic.ts";
+import { PROPOSAL_KIND_NAMES, PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE, type ProposalKind } from "../contracts/proposals.ts";
+import { writeFileAtomic } from "../store/io.ts";
+import { onPath } from "./which.ts";
 
-export const CONFIG_NAMESPACE = "claude-bottle";
-export const CONFIG_KEYS = {
-  routes: `${CONFIG_NAMESPACE}:routes`,
-  pipelockAllowlist: `${CONFIG_NAMESPACE}:pipelockAllowlist`,
-  capabilityDockerfile: `${CONFIG_NAMESPACE}:capabilityDockerfile`,
-} as const;
+/** The full stack config key each proposal kind persists under (`claude-bottle:<configKey>`). */
+export const CONFIG_KEYS = Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, `${STACK_CONFIG_NAMESPACE}:${PROPOSAL_KINDS[k].configKey}`])) as Record<ProposalKind, string>;
 
 export interface StackTarget {
   projectDir: string;
@@ -29,20 +27,6 @@ export function stackConfigFile(target: StackTarget): string {
   // A fully qualified DIY stack name (org/project/stack) keeps its last segment in the file name.
   const short = target.stack.split("/").at(-1)!;
   return path.join(target.projectDir, `Pulumi.${short}.yaml`);
-}
-
-export function pulumiOnPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, "pulumi");
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
 }
 
 /** Set `config.<key>` = value in the stack file, preserving comments and other keys. Returns whether the file changed. */
@@ -103,7 +87,7 @@ export interface PersistOptions {
 
 export async function persistStackConfig(target: StackTarget, values: Record<string, unknown>, opts: PersistOptions = {}): Promise<PersistResult> {
   const keys = Object.keys(values).join(", ");
-  const usePulumi = opts.usePulumi ?? pulumiOnPath() !== undefined;
+  const usePulumi = opts.usePulumi ?? onPath("pulumi") !== undefined;
   if (usePulumi) {
     try {
       await setViaAutomationApi(target, values);

@@ -1,18 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { Agent, agentImage, workspaceSnapshotFile } from "./agent.ts";
+import { Agent, agentImage } from "./agent.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { Egress } from "./egress.ts";
-import { GitGate } from "./gitGate.ts";
+import { GIT_GATE_ALIAS, GitGate } from "./gitGate.ts";
 import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { BottleNetworks } from "./networks.ts";
 import { Pipelock } from "./pipelock.ts";
-import { Supervise } from "./supervise.ts";
-import type { Role } from "./labels.ts";
+import { SUPERVISE_ALIAS, Supervise } from "./supervise.ts";
 import type { BottleSpec } from "./manifest/load.ts";
-import { bottlesHome, stateLayout, type BottleRecord } from "../sidecars/common/layout.ts";
-import { workspaceSnapshot } from "../sidecars/agent/workspace.ts";
+import type { Role } from "../contracts/labels.ts";
+import { routeRoles } from "../contracts/routes.ts";
+import { renderBottleRecord } from "../store/bottles.ts";
+import { bottlesHome, stateLayout } from "../store/layout.ts";
+import { workspaceSnapshot, workspaceSnapshotFile } from "../store/workspace.ts";
 
 export interface BottleArgs {
   /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */
@@ -70,7 +72,7 @@ export class Bottle extends pulumi.ComponentResource {
       ...(spec.bottle.supervise ? { supervise: containerName("supervise") } : {}),
       ...(spec.upstreams.length ? { "git-gate": containerName("git-gate") } : {}),
     };
-    const record: BottleRecord = {
+    const record = renderBottleRecord({
       version: 1,
       identity,
       bottle: spec.bottleName,
@@ -80,15 +82,15 @@ export class Bottle extends pulumi.ComponentResource {
       projectDir: args.stack?.projectDir ?? process.cwd(),
       stateDir: state.root,
       containers: names,
-    };
+    });
     // bottle.json also creates the state directories every bind mount needs.
     const stateRecord = new LiveConfigFile(
       `${name}-record`,
       {
         path: state.record,
-        content: JSON.stringify(record, null, 2) + "\n",
+        content: record,
         kind: "bottle-record",
-        ensureDirs: [state.egressConfigDir, state.pipelockConfigDir, state.superviseDir, state.auditDir, state.capabilityDir],
+        ensureDirs: state.mountDirs,
       },
       child,
     );
@@ -108,8 +110,8 @@ export class Bottle extends pulumi.ComponentResource {
         outsideNetwork: networks.outside.name,
         caCertPem: pipelockCa.certPem,
         caKeyPem: pipelockCa.privateKeyPem,
-        allowlist: spec.pipelockAllowlist,
-        ssrfIpAllowlist: spec.bottle.pipelock.ssrf_ip_allowlist,
+        routes: spec.routes,
+        policy: spec.policy,
         extraCaPems: spec.extraCaPems,
         hosts: Object.entries(spec.bottle.extra_hosts).map(([host, ip]) => ({ host, ip })),
         state,
@@ -156,15 +158,13 @@ export class Bottle extends pulumi.ComponentResource {
             internalNetwork: networks.internal.name,
             outsideNetwork: networks.outside.name,
             upstreams: spec.upstreams,
-            hosts: spec.bottle.extra_hosts,
-            manifestPath: `bottles.${spec.bottleName}`,
-            manifestFile: spec.manifestFile,
+            hosts: spec.gitGateHosts,
           },
           afterState,
         )
       : undefined;
 
-    const directHosts = [...(supervise ? ["supervise"] : []), ...(gitGate ? ["git-gate"] : [])];
+    const directHosts = [...(supervise ? [SUPERVISE_ALIAS] : []), ...(gitGate ? [GIT_GATE_ALIAS] : [])];
     const agent = new Agent(
       `${name}-agent`,
       {
@@ -184,11 +184,11 @@ export class Bottle extends pulumi.ComponentResource {
         prompt: spec.agent.prompt,
         model: spec.agent.model,
         skills: spec.agent.skills,
-        routes: spec.routes,
+        roles: routeRoles(spec.routes),
         homeVolumeName: `${prefix}${identity}-home`,
         workspaceVolumeName: `${prefix}${identity}-workspace`,
         workspace: spec.workspace
-          ? workspaceSnapshot(spec.workspace, workspaceSnapshotFile(state.root, spec.workspace), { dryRun: pulumi.runtime.isDryRun() })
+          ? workspaceSnapshot(spec.workspace, workspaceSnapshotFile(state.agentDir, spec.workspace), { dryRun: pulumi.runtime.isDryRun() })
           : undefined,
         retainVolumes: args.retainVolumes,
         runtime: args.runtime ?? "runc",

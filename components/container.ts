@@ -1,5 +1,5 @@
 import type * as docker from "@pulumi/docker";
-import { labels, type Role } from "./labels.ts";
+import { labels, type Role } from "../contracts/labels.ts";
 
 /** Settings every bottle container shares: least privilege, labelled, restarted on crash. */
 export function hardened(identity: string, role: Role): Partial<docker.ContainerArgs> {

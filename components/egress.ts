@@ -2,15 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
-import {
-  EGRESS_PORT,
-  EgressSettingsSchema,
-  PROPOSE_ROUTES_TOOL,
-  egressSettingsToEnv,
-  renderRoutesYaml,
-  type RoutesDocument,
-} from "../sidecars/egress/config.ts";
-import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
+import { EGRESS_HEALTH_PATH, EGRESS_PORT, EgressSettingsSchema, egressSettingsToEnv } from "../contracts/egress.ts";
+import { CONTAINER_PATHS } from "../contracts/paths.ts";
+import { TOOL_NAMES } from "../contracts/proposals.ts";
+import { renderRoutesYaml, type RoutesDocument } from "../contracts/routes.ts";
+import type { StateLayout } from "../store/layout.ts";
 
 export const EGRESS_ALIAS = "egress";
 const TRUST_DIR = "/etc/claude-bottle/egress-trust";
@@ -49,7 +45,7 @@ export class Egress extends pulumi.ComponentResource {
     this.routesFile = new LiveConfigFile(
       `${name}-routes`,
       {
-        path: args.state.egressRoutesFile,
+        path: args.state.routesFile,
         content: renderRoutesYaml(args.routes),
         kind: "egress-routes",
         reloadContainer: args.containerName,
@@ -57,13 +53,11 @@ export class Egress extends pulumi.ComponentResource {
       { parent: this },
     );
     const trustFiles = [`${TRUST_DIR}/pipelock-ca.pem`, ...args.extraCaPems.map((_, i) => `${TRUST_DIR}/extra-${i}.pem`)];
+    // Listen address, routes file and audit log: the schema's defaults, which are the mounts below.
     const settingsEnv = egressSettingsToEnv({
-      EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
-      EGRESS_ROUTES_FILE: `${CONTAINER_PATHS.egressConfigDir}/routes.yaml`,
       EGRESS_UPSTREAM_PROXY: args.upstreamProxyUrl,
       EGRESS_UPSTREAM_CA_FILES: trustFiles.join(":"),
-      EGRESS_AUDIT_LOG: `${CONTAINER_PATHS.auditDir}/egress.jsonl`,
-      ...(args.superviseEnabled ? { EGRESS_SUPERVISE_TOOL: PROPOSE_ROUTES_TOOL } : {}),
+      ...(args.superviseEnabled ? { EGRESS_SUPERVISE_TOOL: TOOL_NAMES.egress_routes } : {}),
     });
     const tokenEnv = Object.keys(args.tokens)
       .sort()
@@ -92,7 +86,7 @@ export class Egress extends pulumi.ComponentResource {
           { file: trustFiles[0]!, content: args.upstreamCaPem, permissions: "0644" },
           ...args.extraCaPems.map((pem, i) => ({ file: trustFiles[i + 1]!, content: pem, permissions: "0644" })),
         ],
-        healthcheck: httpHealthcheck(`http://127.0.0.1:${EGRESS_PORT}/__egress/health`),
+        healthcheck: httpHealthcheck(`http://127.0.0.1:${EGRESS_PORT}${EGRESS_HEALTH_PATH}`),
       },
       { parent: this, dependsOn: [this.routesFile] },
     );

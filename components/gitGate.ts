@@ -3,13 +3,13 @@ import * as docker from "@pulumi/docker";
 import { hardened } from "./container.ts";
 import {
   GIT_GATE_CONFIG_FILE,
+  GIT_GATE_HEALTHCHECK,
   GIT_GATE_KEYS_DIR,
-  GIT_GATE_PORT,
+  GIT_GATE_UID,
+  agentGitConfig,
   parseGitGateConfig,
-} from "../sidecars/git-gate/config.ts";
-import { GIT_GATE_UID, agentGitConfig, mergeExtraHosts } from "../sidecars/git-gate/gate.ts";
+} from "../contracts/git-gate.ts";
 import type { GitUpstreamSpec } from "./manifest/load.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
 
 export const GIT_GATE_ALIAS = "git-gate";
 
@@ -20,11 +20,8 @@ export interface GitGateArgs {
   internalNetwork: pulumi.Input<string>;
   outsideNetwork: pulumi.Input<string>;
   upstreams: GitUpstreamSpec[];
-  /** Bottle-level host entries (merged with each upstream's extra_hosts). */
-  hosts: Record<string, string>;
-  /** Key path of the bottle in the manifest, e.g. bottles.dev (for errors). */
-  manifestPath: string;
-  manifestFile: string;
+  /** The gate's /etc/hosts entries: the bottle's and every upstream's, merged (and checked) by the manifest loader. */
+  hosts: { host: string; ip: string }[];
 }
 
 /** git-gate: the agent's only git path. Mirrors fetched on demand, pushes scanned then forwarded over SSH. */
@@ -39,14 +36,6 @@ export class GitGate extends pulumi.ComponentResource {
       version: 1,
       upstreams: args.upstreams.map((u) => ({ name: u.name, url: u.url, known_host_key: u.known_host_key })),
     });
-    const hosts = mergeExtraHosts(args.upstreams, `${args.manifestPath}.git.upstreams`, args.manifestFile);
-    for (const [host, ip] of Object.entries(args.hosts)) {
-      const clash = hosts.find((h) => h.host === host);
-      if (clash && clash.ip !== ip) {
-        throw new ConfigError(args.manifestFile, [`${args.manifestPath}.extra_hosts.${host}: ${ip} conflicts with ${clash.ip} from a git upstream's extra_hosts`]);
-      }
-      if (!clash) hosts.push({ host, ip });
-    }
     const uid = String(GIT_GATE_UID);
     this.container = new docker.Container(
       name,
@@ -59,7 +48,7 @@ export class GitGate extends pulumi.ComponentResource {
           { name: args.internalNetwork, aliases: [GIT_GATE_ALIAS] },
           { name: args.outsideNetwork },
         ],
-        hosts,
+        hosts: args.hosts,
         uploads: [
           { file: GIT_GATE_CONFIG_FILE, content: JSON.stringify(config, null, 2) + "\n", permissions: "0644" },
           ...args.upstreams.map((u) => ({
@@ -71,7 +60,7 @@ export class GitGate extends pulumi.ComponentResource {
           })),
         ],
         healthcheck: {
-          tests: ["CMD", "/usr/local/lib/git-gate/healthcheck.sh"],
+          tests: ["CMD", GIT_GATE_HEALTHCHECK],
           interval: "5s",
           timeout: "3s",
           startPeriod: "10s",
@@ -80,7 +69,7 @@ export class GitGate extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.agentGitConfig = agentGitConfig(args.upstreams, GIT_GATE_ALIAS, GIT_GATE_PORT);
+    this.agentGitConfig = agentGitConfig(args.upstreams, GIT_GATE_ALIAS);
     this.registerOutputs({ containerName: this.container.name });
   }
 }

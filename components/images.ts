@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Role } from "./labels.ts";
+import type { Role } from "../contracts/labels.ts";
 
 export const SIDECARS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "sidecars");
 

@@ -1,15 +1,16 @@
-// Files in the bottle's host state directory that sidecars watch (routes, pipelock config)
-// or that the operator CLI reads (bottle.json). Written atomically at `pulumi up` by a
-// dynamic provider, so editing a route changes this resource only — never a container.
-// After writing, a best-effort SIGHUP (see reloadCommand) tells the watching container to reload now.
+// Files in the bottle's host state directory that sidecars watch (routes, pipelock config),
+// that approvals start from (the live policy) or that the operator CLI reads (bottle.json).
+// Written with the store's atomic write at `pulumi up` by a dynamic provider, so editing a
+// route changes this resource only — never a container. After writing, a best-effort SIGHUP
+// (see reloadCommand) tells the watching container to reload now.
 import * as pulumi from "@pulumi/pulumi";
 import fs from "node:fs";
-import path from "node:path";
-import crypto from "node:crypto";
 import childProcess from "node:child_process";
-import { reloadCommand } from "../sidecars/common/reload.ts";
+import { reloadCommand } from "../contracts/docker.ts";
+import { sha256 } from "../contracts/hash.ts";
+import { writeFileAtomic } from "../store/io.ts";
 
-export const LIVE_CONFIG_KINDS = ["egress-routes", "pipelock-config", "bottle-record"] as const;
+export const LIVE_CONFIG_KINDS = ["egress-routes", "pipelock-config", "live-policy", "bottle-record"] as const;
 export type LiveConfigKind = (typeof LIVE_CONFIG_KINDS)[number];
 
 export interface LiveConfigFileArgs {
@@ -37,7 +38,7 @@ interface Inputs {
 const provider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: Inputs) {
     write(inputs);
-    return { id: inputs.path, outs: { ...inputs, sha256: crypto.createHash("sha256").update(inputs.content).digest("hex") } };
+    return { id: inputs.path, outs: { ...inputs, sha256: sha256(inputs.content) } };
   },
   async diff(_id: string, olds: Inputs, news: Inputs) {
     const changes = olds.content !== news.content || String(olds.ensureDirs) !== String(news.ensureDirs) || olds.mode !== news.mode || olds.reloadContainer !== news.reloadContainer;
@@ -46,7 +47,7 @@ const provider: pulumi.dynamic.ResourceProvider = {
   async update(_id: string, _olds: Inputs, news: Inputs) {
     write(news);
     if (news.reloadContainer) await hangUp(news.reloadContainer);
-    return { outs: { ...news, sha256: crypto.createHash("sha256").update(news.content).digest("hex") } };
+    return { outs: { ...news, sha256: sha256(news.content) } };
   },
   // Deleting leaves the file: state (routes, records) outlives the containers.
   async delete() {},
@@ -54,13 +55,7 @@ const provider: pulumi.dynamic.ResourceProvider = {
 
 function write(inputs: Inputs): void {
   for (const d of inputs.ensureDirs ?? []) fs.mkdirSync(d, { recursive: true });
-  const dir = path.dirname(inputs.path);
-  fs.mkdirSync(dir, { recursive: true });
-  const mode = parseInt(inputs.mode ?? "0644", 8);
-  const tmp = path.join(dir, `.${path.basename(inputs.path)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-  fs.writeFileSync(tmp, inputs.content, { mode });
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, inputs.path);
+  writeFileAtomic(inputs.path, inputs.content, parseInt(inputs.mode ?? "0644", 8));
 }
 
 function hangUp(container: string): Promise<void> {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { labels, type NetworkRole } from "./labels.ts";
+import { INHIBIT_IPV4 } from "../contracts/docker.ts";
+import { labels, type NetworkRole } from "../contracts/labels.ts";
 
 export interface BottleNetworksArgs {
   identity: string;
@@ -32,7 +33,7 @@ export class BottleNetworks extends pulumi.ComponentResource {
           driver: "bridge",
           internal: true,
           ipv6: false,
-          options: { "com.docker.network.bridge.inhibit_ipv4": "true" },
+          options: { [INHIBIT_IPV4]: "true" },
           labels: labels(args.identity, role),
         },
         { parent: this },

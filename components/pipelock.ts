@@ -2,15 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened } from "./container.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
-import {
-  PIPELOCK_CA_DIR,
-  PIPELOCK_CONFIG_DIR,
-  PIPELOCK_CONFIG_FILE,
-  PIPELOCK_PORT,
-  pipelockConfigToYaml,
-  renderPipelockConfig,
-} from "../sidecars/pipelock/config.ts";
-import type { StateLayout } from "../sidecars/common/layout.ts";
+import { CONTAINER_PATHS } from "../contracts/paths.ts";
+import { PIPELOCK_CA_DIR, PIPELOCK_CONFIG_FILE, PIPELOCK_PORT, pipelockConfigToYaml } from "../contracts/pipelock.ts";
+import { pipelockConfigFor, renderPolicyYaml, type LivePolicy } from "../contracts/policy.ts";
+import type { RoutesDocument } from "../contracts/routes.ts";
+import type { StateLayout } from "../store/layout.ts";
 
 export const PIPELOCK_ALIAS = "pipelock";
 /** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. A bare uid (see operatorUser). */
@@ -25,9 +21,10 @@ export interface PipelockArgs {
   outsideNetwork: pulumi.Input<string>;
   caCertPem: pulumi.Input<string>;
   caKeyPem: pulumi.Input<string>;
-  /** Hosts allowed through (route hosts + extras). Live: changes rewrite the config file only. */
-  allowlist: string[];
-  ssrfIpAllowlist: string[];
+  /** The egress routes: their hosts are allowed through. Live: changes rewrite the config file only. */
+  routes: RoutesDocument;
+  /** The live policy: hosts allowed besides the route hosts, SSRF exemptions. Live as well. */
+  policy: LivePolicy;
   /** Extra CAs pipelock trusts when it talks to intercepted upstreams. */
   extraCaPems: string[];
   hosts: { host: string; ip: string }[];
@@ -39,16 +36,18 @@ export interface PipelockArgs {
 export class Pipelock extends pulumi.ComponentResource {
   readonly container: docker.Container;
   readonly config: LiveConfigFile;
+  readonly policy: LiveConfigFile;
   readonly url: string;
 
   constructor(name: string, args: PipelockArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:sidecar:Pipelock", name, {}, opts);
-    const rendered = renderPipelockConfig({ allowlist: args.allowlist, ssrfIpAllowlist: args.ssrfIpAllowlist });
+    // Approvals start from the policy document, never from pipelock.yaml: that is only ever rendered.
+    this.policy = new LiveConfigFile(`${name}-policy`, { path: args.state.policyFile, content: renderPolicyYaml(args.policy), kind: "live-policy" }, { parent: this });
     this.config = new LiveConfigFile(
       `${name}-config`,
       {
-        path: args.state.pipelockConfigFile,
-        content: pipelockConfigToYaml(rendered),
+        path: args.state.pipelockFile,
+        content: pipelockConfigToYaml(pipelockConfigFor(args.routes, args.policy)),
         kind: "pipelock-config",
         reloadContainer: args.containerName,
       },
@@ -69,7 +68,7 @@ export class Pipelock extends pulumi.ComponentResource {
         ],
         hosts: args.hosts,
         envs: [`SSL_CERT_DIR=/etc/ssl/certs:${TRUST_DIR}`, "HOME=/tmp"],
-        mounts: [{ type: "bind", source: args.state.pipelockConfigDir, target: PIPELOCK_CONFIG_DIR, readOnly: true }],
+        mounts: [{ type: "bind", source: args.state.pipelockConfigDir, target: CONTAINER_PATHS.pipelockConfigDir, readOnly: true }],
         tmpfs: { "/tmp": "rw,size=64m" },
         uploads: [
           { file: `${PIPELOCK_CA_DIR}/ca.pem`, content: args.caCertPem, permissions: "0644" },

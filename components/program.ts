@@ -6,7 +6,7 @@ import path from "node:path";
 import { Bottle } from "./bottle.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
 import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
+import { ConfigError } from "../contracts/validation.ts";
 
 export interface ProgramOptions {
   /** Overrides of what the stack config says (tests, embedding programs). */

@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
-import { CONTAINER_PATHS, type StateLayout } from "../sidecars/common/layout.ts";
-import { superviseSettingsToEnv } from "../sidecars/supervise/config.ts";
+import { CONTAINER_PATHS } from "../contracts/paths.ts";
+import { SUPERVISE_HEALTH_PATH, SUPERVISE_MCP_PATH, SUPERVISE_PORT, superviseSettingsToEnv } from "../contracts/supervise.ts";
+import type { StateLayout } from "../store/layout.ts";
 
 export const SUPERVISE_ALIAS = "supervise";
-export const SUPERVISE_PORT = 8080;
 
 export interface SuperviseArgs {
   identity: string;
@@ -34,14 +34,8 @@ export class Supervise extends pulumi.ComponentResource {
         readOnly: true,
         runtime: args.runtime,
         networksAdvanced: [{ name: args.internalNetwork, aliases: [SUPERVISE_ALIAS] }],
-        envs: superviseSettingsToEnv({
-          SUPERVISE_LISTEN: `0.0.0.0:${SUPERVISE_PORT}`,
-          SUPERVISE_BOTTLE: args.identity,
-          SUPERVISE_STATE_DIR: CONTAINER_PATHS.superviseDir,
-          SUPERVISE_EGRESS_CONFIG_DIR: CONTAINER_PATHS.egressConfigDir,
-          SUPERVISE_PIPELOCK_CONFIG_DIR: CONTAINER_PATHS.pipelockConfigDir,
-          SUPERVISE_AUDIT_LOG: `${CONTAINER_PATHS.auditDir}/supervise.jsonl`,
-        }),
+        // Listen address and every path: the schema's defaults, which are the mounts below.
+        envs: superviseSettingsToEnv({ SUPERVISE_BOTTLE: args.identity }),
         mounts: [
           { type: "bind", source: args.state.superviseDir, target: CONTAINER_PATHS.superviseDir, readOnly: false },
           { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },
@@ -49,11 +43,11 @@ export class Supervise extends pulumi.ComponentResource {
           { type: "bind", source: args.state.auditDir, target: CONTAINER_PATHS.auditDir, readOnly: false },
         ],
         tmpfs: { "/tmp": "rw,size=16m" },
-        healthcheck: httpHealthcheck(`http://127.0.0.1:${SUPERVISE_PORT}/health`),
+        healthcheck: httpHealthcheck(`http://127.0.0.1:${SUPERVISE_PORT}${SUPERVISE_HEALTH_PATH}`),
       },
       { parent: this },
     );
-    this.mcpUrl = `http://${SUPERVISE_ALIAS}:${SUPERVISE_PORT}/mcp`;
+    this.mcpUrl = `http://${SUPERVISE_ALIAS}:${SUPERVISE_PORT}${SUPERVISE_MCP_PATH}`;
     this.registerOutputs({ containerName: this.container.name, mcpUrl: this.mcpUrl });
   }
 }

@@ -3,12 +3,9 @@
 // networks internal?) needs the network resources too: see networks.ts `agent-networks-internal`.
 import os from "node:os";
 import path from "node:path";
-import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { capName, isAgentContainer, isTrue, items, known, peek, UNKNOWN, who } from "./resources.ts";
-
-const skipUnlessAgent = (args: ResourceValidationArgs): void => {
-  if (!isAgentContainer(args.type, args.props)) args.notApplicable("Policy only applies to the agent container (label dev.claude-bottle.role=agent).");
-};
+import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { isRuntimeSocket, runtimeSockets, securityOptProblems, sharedNamespaces } from "./confinement.ts";
+import { capName, skipUnlessAgent, isTrue, items, known, peek, UNKNOWN, who } from "./resources.ts";
 
 /** OCI runtimes that confine at least as well as runc (gVisor and Kata confine better). Others (e.g. GPU runtimes) are refused. */
 export const AGENT_RUNTIMES = ["runc", "crun", "youki", "runsc", "kata", "kata-runtime", "kata-qemu", "kata-fc", "sysbox-runc"];
@@ -30,8 +27,6 @@ export const agentNotPrivileged: ResourceValidationPolicy = {
   },
 };
 
-const hostNamespace = (v: unknown): boolean => typeof v === "string" && (v === "host" || v.startsWith("container:"));
-
 export const agentNoHostNamespaces: ResourceValidationPolicy = {
   name: "agent-no-host-namespaces",
   description: "The agent container must not share the host's (or another container's) network, PID, IPC, user or cgroup namespace.",
@@ -39,16 +34,7 @@ export const agentNoHostNamespaces: ResourceValidationPolicy = {
   severity: "critical",
   validateResource: (args, report) => {
     skipUnlessAgent(args);
-    const p = args.props;
-    for (const [field, label] of [
-      ["networkMode", "network"],
-      ["pidMode", "PID"],
-      ["ipcMode", "IPC"],
-      ["usernsMode", "user"],
-      ["cgroupnsMode", "cgroup"],
-    ] as const) {
-      if (hostNamespace(p[field])) report(`The agent container ${who(args.name)} must not share the ${label} namespace of the host or another container (${field}).`);
-    }
+    for (const ns of sharedNamespaces(args.props)) report(`The agent container ${who(args.name)} must not share ${ns} with the host or another container.`);
   },
 };
 
@@ -80,14 +66,13 @@ export const agentInternalNetworksOnly: ResourceValidationPolicy = {
 const FORBIDDEN_HOST_ROOTS = ["/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd", "/usr", "/bin", "/sbin", "/lib", "/lib64"];
 /** Where the operator's own credentials live, relative to $HOME. */
 const FORBIDDEN_HOME_ENTRIES = [".ssh", ".aws", ".azure", ".docker", ".kube", ".gnupg", ".pulumi", ".config", ".claude", ".claude.json", ".netrc", ".git-credentials", ".npmrc"];
-const SOCKET_RE = /(?:^|\/)(?:docker|containerd|podman|crio|buildkitd)\.sock$/;
 
 const within = (p: string, root: string): boolean => (root === "/" ? p === "/" : p === root || p.startsWith(root + "/"));
 
 /** Why a host path must not be mounted into the agent, or undefined if it may be. */
 export function forbiddenHostPath(hostPath: string, home: string = os.homedir()): string | undefined {
   const p = path.posix.normalize(hostPath).replace(/(.)\/+$/, "$1");
-  if (SOCKET_RE.test(p)) return "a container runtime socket";
+  if (isRuntimeSocket(p)) return "a container runtime socket";
   if (p === "/") return "the host root";
   const h = path.posix.normalize(home).replace(/(.)\/+$/, "$1");
   if (h !== "/" && within(p, h)) {
@@ -109,25 +94,16 @@ export const agentNoHostMounts: ResourceValidationPolicy = {
   validateResource: (args, report) => {
     skipUnlessAgent(args);
     const p = args.props;
-    for (const v of items(p, "volumes")) {
-      const hostPath = known(() => v.hostPath);
-      const why = typeof hostPath === "string" && hostPath ? forbiddenHostPath(hostPath) : undefined;
+    const sources = [
+      ...items(p, "volumes").map((v) => known(() => v.hostPath)),
+      ...items(p, "mounts").map((m) => (known(() => m.type) === "bind" ? known(() => m.source) : undefined)),
+    ];
+    for (const source of sources) {
+      const why = typeof source === "string" && source && !isRuntimeSocket(source) ? forbiddenHostPath(source) : undefined;
       if (why) report(`The agent container ${who(args.name)} must not mount ${why}.`);
-      const from = known(() => v.fromContainer);
-      if (from) report(`The agent container ${who(args.name)} must not take volumes from another container.`);
-      const target = known(() => v.containerPath);
-      if (typeof target === "string" && SOCKET_RE.test(target)) report(`The agent container ${who(args.name)} must not have a container runtime socket.`);
     }
-    for (const m of items(p, "mounts")) {
-      const type = known(() => m.type);
-      const source = known(() => m.source);
-      if (type === "bind" && typeof source === "string" && source) {
-        const why = forbiddenHostPath(source);
-        if (why) report(`The agent container ${who(args.name)} must not mount ${why}.`);
-      }
-      const target = known(() => m.target);
-      if (typeof target === "string" && SOCKET_RE.test(target)) report(`The agent container ${who(args.name)} must not have a container runtime socket.`);
-    }
+    if (items(p, "volumes").some((v) => known(() => v.fromContainer))) report(`The agent container ${who(args.name)} must not take volumes from another container.`);
+    for (const s of runtimeSockets(p)) report(`The agent container ${who(args.name)} must not have a container runtime socket (${s}).`);
   },
 };
 
@@ -160,9 +136,6 @@ export const agentCapabilitiesDropped: ResourceValidationPolicy = {
   },
 };
 
-const NO_NEW_PRIVS_RE = /^no-new-privileges(?:(?::|=)true)?$/i;
-const UNCONFINED_RE = /^(?:seccomp|apparmor|systempaths)[:=]unconfined$|^label[:=]disable$/i;
-
 export const agentNoNewPrivileges: ResourceValidationPolicy = {
   name: "agent-no-new-privileges",
   description: "The agent container must set no-new-privileges and must not switch off seccomp, AppArmor, SELinux labels or masked system paths.",
@@ -170,9 +143,7 @@ export const agentNoNewPrivileges: ResourceValidationPolicy = {
   severity: "high",
   validateResource: (args, report) => {
     skipUnlessAgent(args);
-    const opts = items(args.props, "securityOpts").map(String);
-    if (!opts.some((o) => NO_NEW_PRIVS_RE.test(o.trim()))) report(`The agent container ${who(args.name)} must set securityOpts "no-new-privileges:true".`);
-    for (const o of opts) if (UNCONFINED_RE.test(o.trim())) report(`The agent container ${who(args.name)} must not weaken its confinement (securityOpts ${o.split(/[:=]/)[0]}).`);
+    for (const problem of securityOptProblems(args.props)) report(`The agent container ${who(args.name)} ${problem}.`);
   },
 };
 

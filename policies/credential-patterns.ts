@@ -1,10 +1,10 @@
 // The credential pattern set: what "looks like a credential" to claude-bottle. The policy pack checks
 // the agent's env and uploads with it; tests of the DLP path (egress, pipelock) may reuse it so every
 // layer agrees on what a secret looks like. It mirrors the families pipelock's DLP ships with (its
-// immutable "core" set plus the LLM-provider keys); see shared facts/pipelock.md §dlp.
+// immutable "core" set plus the LLM-provider keys: pipelock's internal/scanner/scanner.go and text_dlp.go).
 //
 // Only the pattern NAME is ever reported, never the matched text.
-import { AGENT_PLACEHOLDER_TOKEN } from "../sidecars/egress/config.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../contracts/routes.ts";
 
 export interface CredentialPattern {
   /** Human name, reported in violations (never the value). */

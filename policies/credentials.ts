@@ -2,13 +2,9 @@
 // scanned with the shared credential pattern set (the placeholder egress swaps is the one allowed
 // credential-shaped value), and no private key (the CAs' in particular) is uploaded or mounted.
 // Messages name the field and the pattern, never the value (policies see secrets in plaintext).
-import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { findCredentials, PLACEHOLDER } from "./credential-patterns.ts";
-import { isAgentContainer, items, known, who } from "./resources.ts";
-
-const skipUnlessAgent = (args: ResourceValidationArgs): void => {
-  if (!isAgentContainer(args.type, args.props)) args.notApplicable("Policy only applies to the agent container (label dev.claude-bottle.role=agent).");
-};
+import { items, skipUnlessAgent, known, who } from "./resources.ts";
 
 /** Env names that announce a secret: their value must be empty or the placeholder. */
 const SECRET_NAME_RE = /(?:^|_)(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?|AUTH)$/i;

@@ -2,10 +2,10 @@
 // a LiveConfigFile resource writes them into the bottle's state directory. These policies read its
 // `content` with the very schemas the sidecars load it with (nothing is parsed two ways).
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import YAML from "yaml";
-import { parseRoutesDocument } from "../sidecars/egress/config.ts";
-import { parsePipelockConfig } from "../sidecars/pipelock/config.ts";
-import { ConfigError } from "../sidecars/common/validation.ts";
+import { FILE_NAMES } from "../contracts/paths.ts";
+import { PipelockConfigSchema } from "../contracts/pipelock.ts";
+import { parseRoutesDocument } from "../contracts/routes.ts";
+import { ConfigError, parseWith, parseYamlText } from "../contracts/validation.ts";
 import { findCredentials } from "./credential-patterns.ts";
 import { isLiveConfigType, known, who } from "./resources.ts";
 
@@ -21,6 +21,16 @@ function problemsOf(e: unknown): string {
   return e instanceof Error ? e.message.split("\n")[0]! : String(e);
 }
 
+/** The document as plain data, parsed as the sidecar parses it; undefined (and reported) when it is not YAML. */
+function yamlOf(text: string, where: string, report: (message: string) => void): unknown {
+  try {
+    return parseYamlText(text, where);
+  } catch (e) {
+    report(`${where} must be valid YAML (${problemsOf(e)}).`);
+    return undefined;
+  }
+}
+
 const get = (o: any, ...path: string[]): unknown => path.reduce((v, k) => (v && typeof v === "object" ? v[k] : undefined), o);
 
 export const pipelockConfigStrict: ResourceValidationPolicy = {
@@ -31,13 +41,8 @@ export const pipelockConfigStrict: ResourceValidationPolicy = {
   validateResource: (args, report) => {
     const text = contentOf(args, "pipelock-config");
     const where = `The pipelock config ${who(args.name)}`;
-    let raw: unknown;
-    try {
-      raw = YAML.parse(text);
-    } catch (e) {
-      report(`${where} must be valid YAML (${problemsOf(e)}).`);
-      return;
-    }
+    const raw = yamlOf(text, where, report);
+    if (raw === undefined) return;
     // Specific sentences for the properties that matter most; the schema below then checks the rest.
     if (get(raw, "mode") !== "strict") report(`${where} must set mode: strict (the allowlist is only enforced in strict mode).`);
     if (get(raw, "enforce") !== true) report(`${where} must set enforce: true (otherwise blocks are only logged).`);
@@ -53,7 +58,7 @@ export const pipelockConfigStrict: ResourceValidationPolicy = {
       }
     }
     try {
-      parsePipelockConfig(text, "pipelock.yaml");
+      parseWith(PipelockConfigSchema, raw, FILE_NAMES.pipelock);
     } catch (e) {
       report(`${where} must match the pipelock contract: ${problemsOf(e)}.`);
     }
@@ -70,13 +75,8 @@ export const egressRoutesTlsOnly: ResourceValidationPolicy = {
     const where = `The egress routes ${who(args.name)}`;
     const inline = findCredentials(text);
     if (inline.length) report(`${where} must reference tokens by token_ref, not hold them (looks like: ${inline.join(", ")}).`);
-    let raw: unknown;
-    try {
-      raw = YAML.parse(text);
-    } catch (e) {
-      report(`${where} must be valid YAML (${problemsOf(e)}).`);
-      return;
-    }
+    const raw = yamlOf(text, where, report);
+    if (raw === undefined) return;
     // A route that spells a scheme or a port in its host, or any per-route switch such as
     // "scheme: http" / "insecure: true", is refused by the strict schema: there is no way to ask egress
     // to send an injected credential over cleartext (egress's decide() refuses it: cleartext_credential).
@@ -90,7 +90,7 @@ export const egressRoutesTlsOnly: ResourceValidationPolicy = {
       });
     }
     try {
-      parseRoutesDocument(raw, "routes.yaml");
+      parseRoutesDocument(raw);
     } catch (e) {
       report(`${where} must match the egress routes contract: ${problemsOf(e)}.`);
     }

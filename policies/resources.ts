@@ -1,15 +1,11 @@
-// Shared vocabulary of the pack: type tokens, how a bottle resource is recognised (by the labels the
-// components set), and helpers that read props safely. Policies compare type tokens as strings, so the
-// pack needs no provider SDK.
-import { UnknownValueError } from "@pulumi/policy";
-import { LABEL_BOTTLE, LABEL_ROLE } from "../components/labels.ts";
+// Shared vocabulary of the pack: how a bottle resource is recognised (by its type token and the
+// labels the components set, both from contracts/), and helpers that read props safely. Policies
+// compare type tokens as strings, so the pack needs no provider SDK.
+import { UnknownValueError, type ResourceValidationArgs } from "@pulumi/policy";
+import { DOCKER_TYPES as TYPES, INHIBIT_IPV4 } from "../contracts/docker.ts";
+import { LABEL_BOTTLE, LABEL_ROLE, NETWORK_ROLES } from "../contracts/labels.ts";
 
-export const TYPES = {
-  container: "docker:index/container:Container",
-  network: "docker:index/network:Network",
-  image: "docker:index/image:Image",
-  remoteImage: "docker:index/remoteImage:RemoteImage",
-} as const;
+export { INHIBIT_IPV4, TYPES };
 
 /**
  * A live config file: our dynamic resource (components/liveConfig.ts). Its token is
@@ -20,9 +16,6 @@ export const LIVE_CONFIG_TYPES = ["claude-bottle:index:LiveConfigFile", "pulumi-
 export function isLiveConfigType(type: string): boolean {
   return (LIVE_CONFIG_TYPES as readonly string[]).includes(type) || /^pulumi-nodejs:dynamic(?:\/[^:]+)?:[^:]+$/.test(type);
 }
-
-/** Docker's bridge driver option that leaves the bridge without an IPv4 address: members cannot reach the host. */
-export const INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4";
 
 export { LABEL_BOTTLE, LABEL_ROLE };
 
@@ -89,9 +82,14 @@ export function isAgentContainer(type: string, props: Props): boolean {
   return type === TYPES.container && roleOf(props) === "agent";
 }
 
+/** Stop a resource policy here unless it is looking at the agent container. */
+export function skipUnlessAgent(args: ResourceValidationArgs): void {
+  if (!isAgentContainer(args.type, args.props)) args.notApplicable("Policy only applies to the agent container (label dev.claude-bottle.role=agent).");
+}
+
 /** A network the components created for a bottle (carries a bottle network role). */
 export function isBottleNetwork(type: string, props: Props): boolean {
-  return type === TYPES.network && ["internal", "link", "outside"].includes(roleOf(props) ?? "");
+  return type === TYPES.network && (NETWORK_ROLES as readonly string[]).includes(roleOf(props) ?? "");
 }
 
 export function isTrue(v: unknown): boolean {

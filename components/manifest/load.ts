@@ -6,13 +6,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { ConfigError, didYouMean, parseWith } from "../../sidecars/common/validation.ts";
-import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../sidecars/egress/config.ts";
-import { hostName } from "../../sidecars/common/validation.ts";
-import { z } from "zod";
+import { SKILL_NAME_RE } from "../../contracts/agent.ts";
+import { ExtraAllowlistSchema, type LivePolicy } from "../../contracts/policy.ts";
+import { PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE } from "../../contracts/proposals.ts";
+import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../contracts/routes.ts";
+import { ConfigError, didYouMean, parseWith, parseYamlText } from "../../contracts/validation.ts";
 import {
   AgentFrontMatterSchema,
   ManifestSchema,
+  NAME_RE,
   type AgentSpec,
   type BottleManifest,
   type Manifest,
@@ -34,14 +36,6 @@ function resolveFrom(baseDir: string, p: string): string {
   return path.resolve(baseDir, expandHome(p));
 }
 
-function parseYaml(text: string, where: string): unknown {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new ConfigError(where, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`));
-  }
-  return doc.toJS();
-}
-
 function readText(file: string, what: string): string {
   try {
     return fs.readFileSync(file, "utf8");
@@ -51,22 +45,20 @@ function readText(file: string, what: string): string {
   }
 }
 
-const AGENT_NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/;
-
 /** Split `---\nfront matter\n---\nbody`. */
 export function parseAgentMarkdown(text: string, file: string): AgentSpec {
   const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)([\s\S]*)$/.exec(text);
   if (!m) throw new ConfigError(file, ['expected YAML front-matter between "---" lines at the top, e.g.\n---\nbottle: dev\n---\n<the agent\'s prompt>']);
-  const front = parseWith(AgentFrontMatterSchema, parseYaml(m[1]!, file) ?? {}, file);
+  const front = parseWith(AgentFrontMatterSchema, parseYamlText(m[1]!, file) ?? {}, file);
   const name = path.basename(file, ".md");
-  if (!AGENT_NAME_RE.test(name)) throw new ConfigError(file, [`agent file name "${name}" must be lowercase letters, digits and dashes (at most 31): it names containers`]);
+  if (!NAME_RE.test(name)) throw new ConfigError(file, [`agent file name "${name}" must be lowercase letters, digits and dashes (at most 31): it names containers`]);
   const prompt = m[2]!.trim();
   if (!prompt) throw new ConfigError(file, ["the body (the agent's prompt) is empty"]);
   const skills: Record<string, string> = {};
   front.skills.forEach((dir, i) => {
     const abs = resolveFrom(path.dirname(file), dir);
     const skill = path.basename(abs);
-    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(skill)) throw new ConfigError(file, [`skills[${i}]: directory name "${skill}" names the skill: lowercase letters, digits and dashes`]);
+    if (!SKILL_NAME_RE.test(skill)) throw new ConfigError(file, [`skills[${i}]: directory name "${skill}" names the skill: lowercase letters, digits and dashes`]);
     if (skills[skill] !== undefined) throw new ConfigError(file, [`skills[${i}]: a second skill named "${skill}"`]);
     try {
       skills[skill] = fs.readFileSync(path.join(abs, "SKILL.md"), "utf8");
@@ -79,7 +71,7 @@ export function parseAgentMarkdown(text: string, file: string): AgentSpec {
 
 export function loadManifest(file: string): LoadedManifest {
   const abs = path.resolve(expandHome(file));
-  const manifest = parseWith(ManifestSchema, parseYaml(readText(abs, "manifest"), abs) ?? {}, abs);
+  const manifest = parseWith(ManifestSchema, parseYamlText(readText(abs, "manifest"), abs) ?? {}, abs);
   const agentsDir = resolveFrom(path.dirname(abs), manifest.agents);
   let entries: string[];
   try {
@@ -109,7 +101,6 @@ export interface GitUpstreamSpec {
   known_host_key: string;
   /** PEM/OpenSSH private key text (a secret: the component wraps it). */
   identityKey: string;
-  extra_hosts: Record<string, string>;
 }
 
 /** Everything a Bottle needs, validated and resolved; plain data (no Outputs). */
@@ -120,10 +111,13 @@ export interface BottleSpec {
   manifestFile: string;
   bottle: BottleManifest;
   routes: RoutesDocument;
-  pipelockAllowlist: string[];
+  /** The live policy document: pipelock's extra allowlist and SSRF exemptions. */
+  policy: LivePolicy;
   /** token_ref → token value, read from the environment of `pulumi up`. */
   tokens: Record<string, string>;
   upstreams: GitUpstreamSpec[];
+  /** git-gate's /etc/hosts: every upstream's extra_hosts, then the bottle's, merged. */
+  gitGateHosts: { host: string; ip: string }[];
   extraCaPems: string[];
   workspace?: string;
 }
@@ -162,13 +156,17 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
   const base = path.dirname(file);
   const at = (...p: (string | number)[]) => ["bottles", bottleName, ...p];
 
+  const stackConfig = (key: string) => `stack config ${STACK_CONFIG_NAMESPACE}:${key}`;
   const routes = opts.overrides?.routes !== undefined
-    ? parseRoutesDocument(parseOverride(opts.overrides.routes), "stack config claude-bottle:routes")
+    ? parseRoutesDocument(parseOverride(opts.overrides.routes), stackConfig(PROPOSAL_KINDS.egress_routes.configKey))
     : parseWith(RoutesDocumentSchema, { version: 1, routes: bottle.egress.routes }, file, ["bottles", bottleName, "egress"]);
-  const extraAllowlist = opts.overrides?.pipelockAllowlist !== undefined
-    ? parseWith(z.array(hostName(true)), parseOverride(opts.overrides.pipelockAllowlist), "stack config claude-bottle:pipelockAllowlist")
-    : bottle.pipelock.allowlist;
-  const pipelockAllowlist = [...new Set([...routes.routes.map((r) => r.host), ...extraAllowlist])].sort();
+  const policy: LivePolicy = {
+    version: 1,
+    pipelock_allowlist: opts.overrides?.pipelockAllowlist !== undefined
+      ? parseWith(ExtraAllowlistSchema, parseOverride(opts.overrides.pipelockAllowlist), stackConfig(PROPOSAL_KINDS.pipelock_allowlist.configKey))
+      : bottle.pipelock.allowlist,
+    ssrf_ip_allowlist: bottle.pipelock.ssrf_ip_allowlist,
+  };
 
   const problems: string[] = [];
   const tokens: Record<string, string> = {};
@@ -190,8 +188,9 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
     } catch {
       problems.push(`bottles.${bottleName}.git.upstreams[${i}].identity_file: cannot read ${keyFile}`);
     }
-    upstreams.push({ name: u.name, url: u.url, known_host_key: u.known_host_key, identityKey, extra_hosts: u.extra_hosts ?? {} });
+    upstreams.push({ name: u.name, url: u.url, known_host_key: u.known_host_key, identityKey });
   });
+  const gitGateHosts = mergeExtraHosts(bottle.git.upstreams, bottle.extra_hosts, `bottles.${bottleName}`, problems);
   const names = new Map<string, number>();
   bottle.git.upstreams.forEach((u, i) => {
     if (names.has(u.name)) problems.push(`bottles.${bottleName}.git.upstreams[${i}].name: "${u.name}" is already used by upstreams[${names.get(u.name)}]`);
@@ -224,10 +223,46 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
     manifestFile: file,
     bottle,
     routes,
-    pipelockAllowlist,
+    policy,
     tokens,
     upstreams,
+    gitGateHosts,
     extraCaPems,
     workspace,
   };
+}
+
+/**
+ * Merge every upstream's extra_hosts, then the bottle's, into one list for the gate container
+ * (one /etc/hosts). The same host at the same IP is listed once; the same host at two IPs is
+ * a problem naming both key paths (and both upstreams).
+ */
+export function mergeExtraHosts(
+  upstreams: readonly { name: string; extra_hosts?: Record<string, string> | undefined }[],
+  bottleHosts: Record<string, string>,
+  at: string,
+  problems: string[],
+): { host: string; ip: string }[] {
+  const seen = new Map<string, { ip: string; path: string; upstream?: string }>();
+  const out: { host: string; ip: string }[] = [];
+  const add = (rawHost: string, rawIp: string, path: string, upstream?: string) => {
+    const host = rawHost.trim().toLowerCase().replace(/\.$/, "");
+    const ip = rawIp.trim();
+    const prev = seen.get(host);
+    if (!prev) {
+      seen.set(host, { ip, path, upstream });
+      out.push({ host, ip });
+    } else if (prev.ip !== ip) {
+      const who = (u: string | undefined) => (u ? `upstream "${u}"` : "the bottle");
+      problems.push(
+        `${path}: ${who(upstream)} maps ${host} to ${ip}, but ${who(prev.upstream)} (${prev.path}) maps it to ${prev.ip}; ` +
+          `the gate has one /etc/hosts, so they must agree on its address`,
+      );
+    }
+  };
+  upstreams.forEach((u, i) => {
+    for (const [host, ip] of Object.entries(u.extra_hosts ?? {})) add(host, ip, `${at}.git.upstreams[${i}].extra_hosts.${host}`, u.name);
+  });
+  for (const [host, ip] of Object.entries(bottleHosts)) add(host, ip, `${at}.extra_hosts.${host}`);
+  return out;
 }

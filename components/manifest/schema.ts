@@ -1,10 +1,11 @@
 // The bottle manifest: what a user writes. Bottles (in a YAML file) and agents (markdown
-// files with YAML front-matter; the body is the agent's prompt). Contract pieces owned by
-// a sidecar (routes, git upstream fields, pipelock hosts) come from that sidecar's module.
+// files with YAML front-matter; the body is the agent's prompt). Pieces a sidecar reads
+// (routes, git upstream fields, pipelock hosts) are that contract's own schemas.
 import { z } from "zod";
-import { RouteSchema } from "../../sidecars/egress/config.ts";
-import { KnownHostKeySchema, UPSTREAM_NAME_RE, extraHostsSchema } from "../../sidecars/git-gate/config.ts";
-import { hostName } from "../../sidecars/common/validation.ts";
+import { KnownHostKeySchema, SshUrlSchema, UpstreamNameSchema } from "../../contracts/git-gate.ts";
+import { ExtraAllowlistSchema, SsrfIpAllowlistSchema } from "../../contracts/policy.ts";
+import { RouteSchema } from "../../contracts/routes.ts";
+import { hostName } from "../../contracts/validation.ts";
 
 export const RUNTIMES = ["auto", "runc", "runsc"] as const;
 
@@ -14,17 +15,15 @@ export function normaliseSshUrl(url: string): string {
   return scp ? `ssh://${scp[1] ?? ""}${scp[2]}/${scp[3]}` : url;
 }
 
+/** Host entries for a container's /etc/hosts: name → IPv4. */
+export const ExtraHostsSchema = z.record(hostName(false), z.ipv4({ message: "expected an IPv4 address" }));
+
 export const GitUpstreamManifestSchema = z.strictObject({
-  name: z.string().regex(UPSTREAM_NAME_RE, { message: "expected a short lowercase name ([a-z0-9._-], at most 63 characters)" }),
-  url: z
-    .string()
-    .transform(normaliseSshUrl)
-    .pipe(z.string().regex(/^ssh:\/\/(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(?::\d{1,5})?\/[^\s'"`;|&$]+$/, {
-      message: 'expected an ssh upstream URL like "ssh://git@github.com/org/repo.git" or "git@github.com:org/repo.git"',
-    })),
+  name: UpstreamNameSchema,
+  url: z.string().transform(normaliseSshUrl).pipe(SshUrlSchema),
   identity_file: z.string().min(1).describe("path of the SSH private key git-gate pushes and fetches with"),
   known_host_key: KnownHostKeySchema,
-  extra_hosts: extraHostsSchema.optional(),
+  extra_hosts: ExtraHostsSchema.optional(),
 });
 
 /** Base images are build args; defaults are pinned by digest. Air-gapped users (and our tests) pass local ones. */
@@ -42,8 +41,8 @@ export const BottleManifestSchema = z.strictObject({
     .default({ routes: [] }),
   pipelock: z
     .strictObject({
-      allowlist: z.array(hostName(true)).default([]).describe("extra hosts pipelock allows besides the egress route hosts"),
-      ssrf_ip_allowlist: z.array(z.cidrv4({ message: "expected an IPv4 CIDR like 10.20.0.0/16" })).default([]),
+      allowlist: ExtraAllowlistSchema.default([]).describe("extra hosts pipelock allows besides the egress route hosts"),
+      ssrf_ip_allowlist: SsrfIpAllowlistSchema.default([]),
     })
     .default({ allowlist: [], ssrf_ip_allowlist: [] }),
   git: z
@@ -57,15 +56,18 @@ export const BottleManifestSchema = z.strictObject({
   /** Extra CA certificates (PEM files) trusted on the upstream leg: corporate TLS inspection, test upstreams. */
   extra_ca_files: z.array(z.string().min(1)).default([]),
   /** Host entries for the sidecars that reach outside (pipelock, git-gate): name → IPv4. */
-  extra_hosts: extraHostsSchema.default({}),
+  extra_hosts: ExtraHostsSchema.default({}),
   /** A host directory (usually a git repo) copied into the bottle at first up. */
   workspace: z.string().min(1).optional(),
 });
 
 export type BottleManifest = z.output<typeof BottleManifestSchema>;
 
+/** Bottle and agent names: they name containers, networks and volumes. */
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/;
+
 export const ManifestSchema = z.strictObject({
-  bottles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, { message: "bottle names are lowercase letters, digits and dashes (at most 31)" }), BottleManifestSchema)
+  bottles: z.record(z.string().regex(NAME_RE, { message: "bottle names are lowercase letters, digits and dashes (at most 31)" }), BottleManifestSchema)
     .refine((b) => Object.keys(b).length > 0, { message: "declare at least one bottle" }),
   /** Directory of agent markdown files, relative to the manifest. Default: agents/ */
   agents: z.string().min(1).default("agents"),

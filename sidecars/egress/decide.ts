@@ -17,8 +17,8 @@
 //     a real (non-placeholder) agent credential is refused rather than merged; a route that
 //     injects is refused over cleartext and when its token is missing.
 import { isIP } from "node:net";
-import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "./config.ts";
-import { HOSTNAME_RE } from "../common/validation.ts";
+import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "../../contracts/routes.ts";
+import { HOSTNAME_RE } from "../../contracts/validation.ts";
 
 export type Scheme = "https" | "http";
 

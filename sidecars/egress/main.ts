@@ -7,11 +7,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { egressSettingsFromEnv, tokenRefs, type EgressSettings } from "./config.ts";
+import { egressSettingsFromEnv, type EgressSettings } from "../../contracts/egress.ts";
+import { SYSTEM_CA_BUNDLE } from "../../contracts/paths.ts";
+import { tokenRefs } from "../../contracts/routes.ts";
+import { parseListen } from "../../contracts/validation.ts";
 import { EgressProxy, type AuditEntry, type LogFn } from "./proxy.ts";
 import { loadRoutesFile, missingTokens, RoutesWatcher } from "./routes-file.ts";
-
-const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 export const log: LogFn = (level, msg, fields) => {
   process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields }) + "\n");
@@ -46,10 +47,7 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<{ pro
   const tls = await import("node:tls");
   const initial = loadRoutesFile(settings.EGRESS_ROUTES_FILE);
   warnMissing(env, initial.doc);
-  const [host, portText] = ((): [string, string] => {
-    const i = settings.EGRESS_LISTEN.lastIndexOf(":");
-    return [settings.EGRESS_LISTEN.slice(0, i).replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", settings.EGRESS_LISTEN.slice(i + 1)];
-  })();
+  const { host, port } = parseListen(settings.EGRESS_LISTEN);
 
   const proxy = new EgressProxy({
     ca: { certPem: fs.readFileSync(settings.EGRESS_CA_CERT_FILE, "utf8"), keyPem: fs.readFileSync(settings.EGRESS_CA_KEY_FILE, "utf8") },
@@ -63,7 +61,7 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<{ pro
     audit: auditWriter(settings.EGRESS_AUDIT_LOG),
     log,
   });
-  const addr = await proxy.listen(Number(portText), host);
+  const addr = await proxy.listen(port, host);
   log("info", "egress listening", { address: `${addr.address}:${addr.port}`, routes: initial.doc.routes.length, upstream: settings.EGRESS_UPSTREAM_PROXY ?? "direct", tokens: tokenRefs(initial.doc) });
 
   const watcher = new RoutesWatcher({

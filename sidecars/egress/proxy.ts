@@ -6,7 +6,8 @@ import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { performance } from "node:perf_hooks";
-import { EGRESS_HEALTH_PATH, type Route, type RoutesDocument } from "./config.ts";
+import { EGRESS_HEALTH_PATH } from "../../contracts/egress.ts";
+import type { Route, RoutesDocument } from "../../contracts/routes.ts";
 import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, type Allow, type Deny, type EgressRequest, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
 
@@ -56,6 +57,27 @@ interface Tunnel {
 
 interface ConnState {
   active: number;
+}
+
+/** Headers of every refusal egress sends: a JSON body the agent reads, the reason code in BLOCK_REASON_HEADER. */
+function refusalHeaders(reason: string, body: string): Record<string, string | number> {
+  return { "content-type": "application/json", [BLOCK_REASON_HEADER]: reason, "content-length": Buffer.byteLength(body), "cache-control": "no-store" };
+}
+
+/** Refuse on a response; returns the body's size (for the audit log). */
+function refuse(res: http.ServerResponse, status: number, reason: string, body: Record<string, unknown>): number {
+  const text = JSON.stringify(body);
+  res.writeHead(status, refusalHeaders(reason, text));
+  res.end(text);
+  return Buffer.byteLength(text);
+}
+
+/** Refuse on a raw socket (CONNECT, upgrades: no response object), then close it. */
+function refuseSocket(socket: net.Socket, status: number, reason: string, body: Record<string, unknown>): number {
+  const text = JSON.stringify(body);
+  const head = Object.entries({ ...refusalHeaders(reason, text), connection: "close" }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${head}\r\n${text}`);
+  return Buffer.byteLength(text);
 }
 
 class UpstreamRefused extends Error {
@@ -182,9 +204,7 @@ export class EgressProxy {
         res.end(body);
         return;
       }
-      const body = JSON.stringify({ blocked: true, reason: "not_a_proxy_request", message: "This is the egress proxy: send absolute-URI requests (http://host/path) or CONNECT host:443." });
-      res.writeHead(400, { "content-type": "application/json", [BLOCK_REASON_HEADER]: "not_a_proxy_request", "content-length": Buffer.byteLength(body) });
-      res.end(body);
+      refuse(res, 400, "not_a_proxy_request", { blocked: true, reason: "not_a_proxy_request", message: "This is the egress proxy: send absolute-URI requests (http://host/path) or CONNECT host:443." });
       return;
     }
     this.handle(req, res, { scheme: "http" });
@@ -205,11 +225,8 @@ export class EgressProxy {
     const started = performance.now();
     const d = decideConnect(req.url ?? "", { superviseTool: this.opts.superviseTool });
     if (d.action === "deny") {
-      const body = JSON.stringify(denyBody(d));
-      socket.end(
-        `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n${BLOCK_REASON_HEADER}: ${d.reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-      this.audit({ decision: "deny", reason: d.reason, scheme: "https", host: d.host, method: "CONNECT", path: "", injected: false, status: 403, bytes: Buffer.byteLength(body), ms: performance.now() - started });
+      const bytes = refuseSocket(socket, d.status, d.reason, denyBody(d));
+      this.audit({ decision: "deny", reason: d.reason, scheme: "https", host: d.host, method: "CONNECT", path: "", injected: false, status: d.status, bytes, ms: performance.now() - started });
       return;
     }
     // The raw socket now belongs to the tunnel; the TLS socket on top is tracked instead.
@@ -239,9 +256,8 @@ export class EgressProxy {
     const t = scheme === "https" ? this.tunnels.get(socket) : undefined;
     const d = decide(this.requestOf(req, { scheme, connectHost: t?.host, connectPort: t?.port }), this.routes, this.ctx());
     const deny = d.action === "deny" ? d : ({ action: "deny", status: 403, reason: "upgrade_not_supported", message: "Protocol upgrades are not proxied.", host: d.host, method: req.method ?? "", path: d.path } as Deny);
-    const body = JSON.stringify(denyBody(deny));
-    socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n${BLOCK_REASON_HEADER}: ${deny.reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    this.audit({ decision: "deny", reason: deny.reason, scheme, host: deny.host, method: deny.method, path: deny.path, injected: false, status: 403, bytes: Buffer.byteLength(body), ms: 0 });
+    const bytes = refuseSocket(socket, deny.status, deny.reason, denyBody(deny));
+    this.audit({ decision: "deny", reason: deny.reason, scheme, host: deny.host, method: deny.method, path: deny.path, injected: false, status: deny.status, bytes, ms: 0 });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -263,11 +279,9 @@ export class EgressProxy {
     if (this.closing) res.shouldKeepAlive = false;
     const d = decide(this.requestOf(req, where), this.routes, this.ctx());
     if (d.action === "deny") {
-      const body = JSON.stringify(denyBody(d));
-      res.writeHead(d.status, { "content-type": "application/json", [BLOCK_REASON_HEADER]: d.reason, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
-      res.end(body);
+      const bytes = refuse(res, d.status, d.reason, denyBody(d));
       req.resume();
-      this.audit({ decision: "deny", reason: d.reason, scheme: where.scheme, host: d.host, method: d.method, path: d.path, route: d.routeIndex, injected: false, status: d.status, bytes: Buffer.byteLength(body), ms: performance.now() - started });
+      this.audit({ decision: "deny", reason: d.reason, scheme: where.scheme, host: d.host, method: d.method, path: d.path, route: d.routeIndex, injected: false, status: d.status, bytes, ms: performance.now() - started });
       return;
     }
     this.forward(req, res, d, where.scheme, started, false);
@@ -347,9 +361,7 @@ export class EgressProxy {
       const message = refused
         ? `The upstream proxy (pipelock) refused ${d.host}: ${err.status} ${err.detail}`.trim()
         : `Could not reach ${d.host}: ${err.code ?? ""} ${err.message}`.trim();
-      const body = JSON.stringify({ blocked: refused, reason, message, host: d.host, method: req.method, path: d.path });
-      res.writeHead(status, { "content-type": "application/json", [BLOCK_REASON_HEADER]: reason, "content-length": Buffer.byteLength(body) });
-      res.end(body);
+      refuse(res, status, reason, { blocked: refused, reason, message, host: d.host, method: req.method, path: d.path });
       req.resume();
       finish(refused ? "deny" : "error", reason, status);
     });

@@ -2,20 +2,13 @@
 // before it replaces anything; an invalid one keeps the old routes and says why.
 import fs from "node:fs";
 import path from "node:path";
-import crypto from "node:crypto";
-import YAML from "yaml";
-import { parseRoutesDocument, type RoutesDocument } from "./config.ts";
+import { sha256 } from "../../contracts/hash.ts";
+import { parseRoutesYaml, type RoutesDocument } from "../../contracts/routes.ts";
 import type { LogFn } from "./proxy.ts";
 
 export function loadRoutesFile(file: string): { doc: RoutesDocument; hash: string } {
   const text = fs.readFileSync(file, "utf8");
-  let data: unknown;
-  try {
-    data = YAML.parse(text, { prettyErrors: true });
-  } catch (err) {
-    throw new Error(`${file}: not valid YAML: ${(err as Error).message}`);
-  }
-  return { doc: parseRoutesDocument(data ?? {}, file), hash: crypto.createHash("sha256").update(text).digest("hex") };
+  return { doc: parseRoutesYaml(text, file), hash: sha256(text) };
 }
 
 /** Routes whose token is not in the environment: they will be refused, so say it loudly. */

@@ -2,7 +2,7 @@
 # Shared by the git-gate entrypoint and hooks. Every path comes from the environment so the
 # same scripts run in the image (defaults below) and on a test host (everything overridden).
 #
-#   GIT_GATE_CONFIG      upstreams.json (GitGateConfigSchema, sidecars/git-gate/config.ts)
+#   GIT_GATE_CONFIG      upstreams.json (GitGateConfigSchema, contracts/git-gate.ts)
 #   GIT_GATE_KEYS_DIR    uploaded identity keys, one file per upstream name
 #   GIT_GATE_BASE        where the bare mirrors live (<name>.git); git daemon's --base-path
 #   GIT_GATE_STATE       private working state: staged keys, pinned known_hosts, locks

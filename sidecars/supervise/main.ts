@@ -1,10 +1,9 @@
 // Entry of the supervise sidecar: `node main.mjs` serves MCP on SUPERVISE_LISTEN;
 // `node main.mjs healthcheck` exits 0 when the local server answers (container healthcheck).
-import "../common/node18.ts";
+import "./node18.ts";
 import http from "node:http";
-import { ConfigError } from "../common/validation.ts";
-import { parseListen, SUPERVISE_HEALTH_PATH, SUPERVISE_PORT } from "./config.ts";
-import { superviseSettingsFromEnv } from "./config.ts";
+import { SUPERVISE_HEALTH_PATH, SUPERVISE_PORT, superviseSettingsFromEnv } from "../../contracts/supervise.ts";
+import { ConfigError, parseListen } from "../../contracts/validation.ts";
 import { startSupervise } from "./server.ts";
 
 function log(msg: string): void {

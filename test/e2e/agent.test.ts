@@ -15,7 +15,7 @@ import { reveal } from "../helpers/pulumi-mocks.ts";
 import { docker, dockerOk, engineProblem, sleep } from "./lib/docker.ts";
 import { tarFiles } from "./lib/tar.ts";
 import { ensureAgentImage, type AgentImage } from "./agent-image.ts";
-import { AGENT_CA_FILE } from "../../components/agent.ts";
+import { AGENT_CA_FILE } from "../../contracts/agent.ts";
 import { SIDECARS_DIR } from "../../components/images.ts";
 
 const RUN = crypto.randomBytes(3).toString("hex");

@@ -14,9 +14,9 @@ import { registerFunctional, functionalResults } from "./functional.ts";
 import { registerLifecycle, lifecycleResults } from "./lifecycle.ts";
 import { pipelockImage } from "./images/build.ts";
 import { waitHealthy } from "./engine/double.ts";
-import { writeFileAtomic } from "../../sidecars/common/atomic.ts";
-import { reloadCommand } from "../../sidecars/common/reload.ts";
-import { stateLayout } from "../../sidecars/common/layout.ts";
+import { writeFileAtomic } from "../../store/io.ts";
+import { reloadCommand } from "../../contracts/docker.ts";
+import { stateLayout } from "../../store/layout.ts";
 
 const problem = await noEngineBanner();
 const results: AttackResult[] = [];
@@ -447,7 +447,7 @@ function registerAttacks(): void {
     id: "R1", title: "invalid routes reload (SIGHUP) keeps the old config", expected: "egress keeps serving, still blocks",
     run: async () => {
       // A person editing routes.yaml by hand: the file is written, egress is signalled.
-      const file = stateLayout(A.stateDir).egressRoutesFile;
+      const file = stateLayout(A.stateDir).routesFile;
       const good = fs.readFileSync(file, "utf8");
       const reload = () => docker(reloadCommand(A.containers.egress!.name));
       writeFileAtomic(file, "version: 1\nroutes:\n  - host: unlisted.example\n    bogus_field: [\n", 0o644);

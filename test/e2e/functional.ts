@@ -9,8 +9,8 @@ import YAML from "yaml";
 import { inContainer, type BottleUnderTest, type Harness } from "./harness.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
-import { allProposals } from "../../cli/bottles.ts";
-import { stateLayout } from "../../sidecars/common/layout.ts";
+import { allProposals } from "../../store/bottles.ts";
+import { stateLayout } from "../../store/layout.ts";
 
 export interface FunctionalContext {
   h: () => Harness | undefined;
@@ -120,7 +120,7 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     t.is(first.status, 403, `before approval: ${first.raw}`);
     const idsBefore = await containerIds(A);
     // The full routes document the agent would send: the live one + approved.example.
-    const live = YAML.parse(fs.readFileSync(stateLayout(A.stateDir).egressRoutesFile, "utf8"));
+    const live = YAML.parse(fs.readFileSync(stateLayout(A.stateDir).routesFile, "utf8"));
     const routes = { version: 1, routes: [...live.routes, { host: "approved.example", methods: ["GET"] }] };
     const call = {
       jsonrpc: "2.0", id: 1, method: "tools/call",
@@ -132,7 +132,7 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     const pending = docker(["exec", agent, "node", "-e", script, "http://supervise:8080/mcp", JSON.stringify(call)], { timeoutMs: 150_000 });
     let id = "";
     for (let i = 0; i < 60 && !id; i++) {
-      const p = allProposals(A.home).find((f) => !f.decision && f.proposal.change.kind === "egress_routes");
+      const p = (await allProposals(A.home)).find((f) => !f.decision && f.proposal.change.kind === "egress_routes");
       if (p) id = p.proposal.id;
       else await sleep(500);
     }

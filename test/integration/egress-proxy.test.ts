@@ -4,7 +4,8 @@ import test from "ava";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import net from "node:net";
-import { AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../sidecars/egress/config.ts";
+import { TOOL_NAMES } from "../../contracts/proposals.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
 import { startTestUpstream, type TestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, connectThrough, proxiedAgent, proxiedFetch, rawRequest, startEgress, startFakePipelock, type Harness } from "./helpers/egress-harness.ts";
 import { createTestCa } from "./helpers/tls.ts";
@@ -30,7 +31,7 @@ let eg: Harness;
 
 test.before(async () => {
   up = await startTestUpstream();
-  eg = await startEgress(up, ROUTES, { tokens: TOKENS, superviseTool: PROPOSE_ROUTES_TOOL });
+  eg = await startEgress(up, ROUTES, { tokens: TOKENS, superviseTool: TOOL_NAMES.egress_routes });
 });
 test.after.always(async () => {
   await eg?.close();
@@ -74,7 +75,7 @@ test.serial("curl: unrouted host → 403 JSON telling what was blocked and how t
   t.regex(r.headers, /x-claude-bottle-block-reason: no_route/i);
   const body = JSON.parse(r.body);
   t.like(body, { blocked: true, reason: "no_route", host: "nope.test.example", method: "GET", path: "/v1/thing" });
-  t.deepEqual(body.how_to_ask.tool, PROPOSE_ROUTES_TOOL);
+  t.deepEqual(body.how_to_ask.tool, TOOL_NAMES.egress_routes);
   t.deepEqual(body.how_to_ask.route, { host: "nope.test.example" });
   t.is(up.seen.length, before, "nothing reached upstream");
 });

@@ -9,7 +9,7 @@ import path from "node:path";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { writeFileAtomic } from "../../sidecars/common/atomic.ts";
+import { writeFileAtomic } from "../../store/io.ts";
 import { startTestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, proxiedAgent, startFakePipelock } from "./helpers/egress-harness.ts";
 import { createTestCa } from "./helpers/tls.ts";

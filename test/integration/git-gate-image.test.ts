@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { agentGitConfig, GIT_GATE_UID } from "../../sidecars/git-gate/gate.ts";
+import { agentGitConfig, GIT_GATE_UID } from "../../contracts/git-gate.ts";
 import { ensureTestImages } from "../e2e/images/build.ts";
 import { GATE_DIR, must, plainGitEnv, run } from "./helpers/git-gate.ts";
 import { freePort, startSshd, waitForPort, type Sshd } from "./helpers/sshd.ts";

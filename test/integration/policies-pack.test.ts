@@ -9,7 +9,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { ALL_POLICIES } from "../../policies/all.ts";
-import { LABEL_ROLE } from "../../components/labels.ts";
+import { LABEL_ROLE } from "../../contracts/labels.ts";
 
 const PACK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "policies");
 const RUNNER = path.join(PACK, "node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack");

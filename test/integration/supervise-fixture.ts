@@ -1,15 +1,15 @@
 // Shared by the supervise and CLI tests: a bottle state directory under a temp
-// CLAUDE_BOTTLE_HOME, with live routes, pipelock config and a stack config file.
+// CLAUDE_BOTTLE_HOME, with the live files `pulumi up` writes (routes, live policy,
+// pipelock config rendered from both) and a stack config file.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { stateLayout, type BottleRecord } from "../../sidecars/common/layout.ts";
-import { renderPipelockConfig, pipelockConfigToYaml } from "../../sidecars/pipelock/config.ts";
-import { parseRoutesDocument, type RoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
-import { routeHosts } from "../../sidecars/supervise/proposal.ts";
-import { AUDIT_FILE_NAME } from "../../sidecars/supervise/audit.ts";
-import { superviseSettingsFromEnv, type SuperviseSettings } from "../../sidecars/supervise/config.ts";
+import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
+import { pipelockConfigFor, renderPolicyYaml, type LivePolicy } from "../../contracts/policy.ts";
+import { parseRoutesDocument, renderRoutesYaml, type RoutesDocument } from "../../contracts/routes.ts";
+import { superviseSettingsFromEnv, type SuperviseSettings } from "../../contracts/supervise.ts";
+import { renderBottleRecord, type BottleRecord } from "../../store/bottles.ts";
+import { stateLayout } from "../../store/layout.ts";
 
 export const INITIAL_ROUTES: RoutesDocument = parseRoutesDocument({
   version: 1,
@@ -19,6 +19,7 @@ export const INITIAL_ROUTES: RoutesDocument = parseRoutesDocument({
   ],
 });
 export const INITIAL_EXTRA = ["extra.example.org"];
+export const INITIAL_POLICY: LivePolicy = { version: 1, pipelock_allowlist: INITIAL_EXTRA, ssrf_ip_allowlist: [] };
 
 export const STACK_FILE = `# stack config of the dev bottle — keep this comment
 encryptionsalt: v1:abc:def
@@ -44,7 +45,7 @@ export function makeBottle(home: string, name = "dev", extra: Partial<Record<str
   const stateDir = path.join(home, name);
   const layout = stateLayout(stateDir);
   const projectDir = path.join(home, `project-${name}`);
-  for (const d of [layout.egressConfigDir, layout.pipelockConfigDir, layout.superviseDir, layout.auditDir, layout.capabilityDir, projectDir]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [...layout.mountDirs, projectDir]) fs.mkdirSync(d, { recursive: true });
   const record: BottleRecord = {
     version: 1,
     identity: `${name}-coder`,
@@ -56,9 +57,10 @@ export function makeBottle(home: string, name = "dev", extra: Partial<Record<str
     stateDir,
     containers: { agent: `cb-${name}-agent`, egress: `cb-${name}-egress`, pipelock: `cb-${name}-pipelock`, supervise: `cb-${name}-supervise` },
   };
-  fs.writeFileSync(layout.record, JSON.stringify(record, null, 2));
-  fs.writeFileSync(layout.egressRoutesFile, renderRoutesYaml(INITIAL_ROUTES));
-  fs.writeFileSync(layout.pipelockConfigFile, pipelockConfigToYaml(renderPipelockConfig({ allowlist: [...routeHosts(INITIAL_ROUTES), ...INITIAL_EXTRA] })));
+  fs.writeFileSync(layout.record, renderBottleRecord(record));
+  fs.writeFileSync(layout.routesFile, renderRoutesYaml(INITIAL_ROUTES));
+  fs.writeFileSync(layout.policyFile, renderPolicyYaml(INITIAL_POLICY));
+  fs.writeFileSync(layout.pipelockFile, pipelockConfigToYaml(pipelockConfigFor(INITIAL_ROUTES, INITIAL_POLICY)));
   fs.writeFileSync(path.join(projectDir, `Pulumi.${name}.yaml`), STACK_FILE);
   const settings = superviseSettingsFromEnv({
     SUPERVISE_LISTEN: "127.0.0.1:0",
@@ -66,7 +68,7 @@ export function makeBottle(home: string, name = "dev", extra: Partial<Record<str
     SUPERVISE_STATE_DIR: layout.superviseDir,
     SUPERVISE_EGRESS_CONFIG_DIR: layout.egressConfigDir,
     SUPERVISE_PIPELOCK_CONFIG_DIR: layout.pipelockConfigDir,
-    SUPERVISE_AUDIT_LOG: path.join(layout.auditDir, AUDIT_FILE_NAME),
+    SUPERVISE_AUDIT_LOG: layout.auditFile,
     SUPERVISE_KEEPALIVE_MS: "100",
     SUPERVISE_POLL_MS: "50",
     ...extra,
@@ -80,10 +82,10 @@ export function capture() {
   return { io: { out: (l: string) => out.push(...l.split("\n")), err: (l: string) => err.push(...l.split("\n")) }, out, err };
 }
 
-export async function until<T>(fn: () => T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -3,15 +3,15 @@
 import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
-import YAML from "yaml";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { PROPOSE_ROUTES_TOOL, parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import { parsePipelockConfig } from "../../sidecars/pipelock/config.ts";
+import { parsePipelockConfig } from "../../contracts/pipelock.ts";
+import { parsePolicyYaml } from "../../contracts/policy.ts";
+import { TOOL_NAMES } from "../../contracts/proposals.ts";
+import { parseRoutesDocument, parseRoutesYaml, renderRoutesYaml } from "../../contracts/routes.ts";
 import { startSupervise, type RunningSupervise } from "../../sidecars/supervise/server.ts";
-import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
-import { listProposals, TOOL_NAMES } from "../../sidecars/supervise/proposal.ts";
-import { readAudit } from "../../sidecars/supervise/audit.ts";
+import { readAudit } from "../../store/audit.ts";
+import { listProposals } from "../../store/proposals.ts";
 import { cmdApprove, cmdPending, cmdReject } from "../../cli/commands.ts";
 import { readStackFileConfig } from "../../cli/persist.ts";
 import { capture, INITIAL_EXTRA, INITIAL_ROUTES, makeBottle, makeHome, until, type Fixture } from "./supervise-fixture.ts";
@@ -43,26 +43,41 @@ function call(client: Client, name: string, args: Record<string, unknown>, onpro
   return client.callTool({ name, arguments: args }, undefined, { onprogress: onprogress ?? (() => {}), resetTimeoutOnProgress: true, timeout }) as Promise<Result>;
 }
 
-function pendingIds(fx: Fixture): string[] {
-  return listProposals(fx.layout.superviseDir).filter((e) => !e.decision).map((e) => e.proposal.id);
+async function pendingIds(fx: Fixture): Promise<string[]> {
+  return (await listProposals(fx.layout.superviseDir)).filter((e) => !e.decision).map((e) => e.proposal.id);
 }
 
 async function onePending(fx: Fixture, n = 1): Promise<string[]> {
-  return until(() => {
-    const ids = pendingIds(fx);
+  return until(async () => {
+    const ids = await pendingIds(fx);
     return ids.length === n && ids;
   }, 90_000, `${n} pending proposal(s)`);
 }
 
+const firstProposalCount = async (fx: Fixture) => (await listProposals(fx.layout.superviseDir))[0]?.proposal.count;
+
 const NEW_ROUTE = { host: "registry.example.com", methods: ["get", "HEAD"], path_allowlist: ["/v2/"] };
 
-test("lists the tools; the routes tool is the one egress's 403 names", async (t) => {
+test("lists the tools with the contracts' schemas as their input schemas", async (t) => {
   const { client } = await setup(t);
   const { tools } = await client.listTools();
   const names = tools.map((x) => x.name).sort();
   t.deepEqual(names, Object.values(TOOL_NAMES).sort());
-  t.true(names.includes(PROPOSE_ROUTES_TOOL));
   t.true(tools.find((x) => x.name === TOOL_NAMES.current)!.annotations?.readOnlyHint === true);
+  // The agent sees the real shape of a route, not prose: field names, the method enum, the role enum.
+  const routesTool = tools.find((x) => x.name === TOOL_NAMES.egress_routes)!.inputSchema as any;
+  t.deepEqual(routesTool.required?.sort(), ["justification", "routes"]);
+  t.false(routesTool.additionalProperties);
+  const doc = routesTool.properties.routes.anyOf.find((s: any) => s.type === "object");
+  const route = doc.properties.routes.items;
+  t.deepEqual(Object.keys(route.properties).sort(), ["auth", "host", "methods", "path_allowlist", "role"]);
+  t.deepEqual(route.properties.role.enum, ["claude_code_oauth", "anthropic_api_key"]);
+  t.deepEqual(route.required, ["host"]);
+  const allowlistTool = tools.find((x) => x.name === TOOL_NAMES.pipelock_allowlist)!.inputSchema as any;
+  t.is(allowlistTool.properties.allowlist.type, "array");
+  t.is(allowlistTool.properties.allowlist.items.type, "string");
+  const awaitTool = tools.find((x) => x.name === TOOL_NAMES.await)!.inputSchema as any;
+  t.is(awaitTool.properties.proposal_id.pattern, "^p-[0-9a-f]{8,32}$");
 });
 
 test("route proposal: long-polls with keep-alives, approved through the CLI, live + persisted, no drift", async (t) => {
@@ -95,29 +110,29 @@ test("route proposal: long-polls with keep-alives, approved through the CLI, liv
   t.deepEqual(after.pending, []);
 
   // Live files: valid for the sidecars' own parsers; pipelock keeps the rest of its file.
-  const liveRoutes = parseRoutesDocument(YAML.parse(fs.readFileSync(fx.layout.egressRoutesFile, "utf8")));
-  const livePipelock = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockConfigFile, "utf8"));
+  const liveRoutes = parseRoutesYaml(fs.readFileSync(fx.layout.routesFile, "utf8"));
+  const livePipelock = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockFile, "utf8"));
   t.deepEqual(livePipelock.api_allowlist, ["api.anthropic.com", "extra.example.org", "github.com", "registry.example.com"]);
   t.is(livePipelock.mode, "strict");
 
   // Persisted: what the Bottle program reads back renders byte-identical live files (no drift).
   const persisted = readStackFileConfig({ projectDir: fx.projectDir, stack: "dev" }, "claude-bottle:routes");
   t.deepEqual(parseRoutesDocument(persisted), liveRoutes);
-  t.is(renderRoutesYaml(parseRoutesDocument(persisted)), fs.readFileSync(fx.layout.egressRoutesFile, "utf8"));
+  t.is(renderRoutesYaml(parseRoutesDocument(persisted)), fs.readFileSync(fx.layout.routesFile, "utf8"));
   const stackText = fs.readFileSync(path.join(fx.projectDir, "Pulumi.dev.yaml"), "utf8");
   t.true(stackText.includes("# stack config of the dev bottle — keep this comment"));
   t.true(stackText.includes("aws:region: us-east-1"));
 
   // Audit: proposed then approved, chain intact.
-  const audit = readAudit(path.join(fx.layout.auditDir, "supervise.jsonl"));
+  const audit = await readAudit(fx.layout.auditFile);
   t.true(audit.ok);
   t.deepEqual(audit.lines.map((l) => l.type), ["proposed", "approved"]);
 });
 
 test("allowlist proposal rejected with the operator's reason; nothing live changes", async (t) => {
   const { home, fx, client } = await setup(t);
-  const routesBefore = fs.readFileSync(fx.layout.egressRoutesFile, "utf8");
-  const pipelockBefore = fs.readFileSync(fx.layout.pipelockConfigFile, "utf8");
+  const routesBefore = fs.readFileSync(fx.layout.routesFile, "utf8");
+  const pipelockBefore = fs.readFileSync(fx.layout.pipelockFile, "utf8");
   const pending = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, "pastebin.example.net"], justification: "share logs" });
   const [id] = await onePending(fx);
   const c = capture();
@@ -128,22 +143,46 @@ test("allowlist proposal rejected with the operator's reason; nothing live chang
   t.is(res.structuredContent.status, "rejected");
   t.is(res.structuredContent.reason, "no paste sites");
   t.regex(res.content[0]!.text, /Rejected by the operator .*Reason: no paste sites/);
-  t.is(fs.readFileSync(fx.layout.egressRoutesFile, "utf8"), routesBefore);
-  t.is(fs.readFileSync(fx.layout.pipelockConfigFile, "utf8"), pipelockBefore);
+  t.is(fs.readFileSync(fx.layout.routesFile, "utf8"), routesBefore);
+  t.is(fs.readFileSync(fx.layout.pipelockFile, "utf8"), pipelockBefore);
 });
 
-test("allowlist proposal approved: pipelock re-rendered keeping the rest, extra allowlist persisted", async (t) => {
+test("allowlist proposal approved: the live policy holds the extras, pipelock is rendered from routes ∪ extras, extras persisted", async (t) => {
   const { home, fx, client } = await setup(t);
   const pending = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: ["Docs.Example.NET", ...INITIAL_EXTRA], justification: "read docs" });
   const [id] = await onePending(fx);
   await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
   const res = await pending;
   t.deepEqual(res.structuredContent.changed, ["+ pipelock allowlist docs.example.net"]);
-  const live = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockConfigFile, "utf8"));
+  const live = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockFile, "utf8"));
   t.deepEqual(live.api_allowlist, ["api.anthropic.com", "docs.example.net", "extra.example.org", "github.com"]);
+  t.deepEqual(parsePolicyYaml(fs.readFileSync(fx.layout.policyFile, "utf8")).pipelock_allowlist, ["docs.example.net", "extra.example.org"]);
   t.deepEqual(readStackFileConfig({ projectDir: fx.projectDir, stack: "dev" }, "claude-bottle:pipelockAllowlist"), ["docs.example.net", "extra.example.org"]);
   const view = JSON.parse((await call(client, TOOL_NAMES.current, {})).content[0]!.text);
   t.deepEqual(view.extra_allowlist, ["docs.example.net", "extra.example.org"]);
+});
+
+test("an extra host that is also a route host stays allowed when that route is removed (live)", async (t) => {
+  const { home, fx, client } = await setup(t);
+  // The operator also allowed github.com outright: it is a route host and an extra.
+  const approveAllowlist = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, "github.com"], justification: "raw downloads without a route" });
+  const [first] = await onePending(fx);
+  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, first!);
+  t.is((await approveAllowlist).structuredContent.status, "approved");
+  // Now the route goes away.
+  const dropRoute = call(client, TOOL_NAMES.egress_routes, { routes: { version: 1, routes: INITIAL_ROUTES.routes.filter((r) => r.host !== "github.com") }, justification: "no more github API" });
+  const [second] = await onePending(fx);
+  const c = capture();
+  await cmdApprove({ io: c.io, home, apply: { docker: false, usePulumi: false } }, second!);
+  t.deepEqual((await dropRoute).structuredContent.changed, ["- route github.com GET /acme/"]);
+  t.false(parseRoutesYaml(fs.readFileSync(fx.layout.routesFile, "utf8")).routes.some((r) => r.host === "github.com"));
+  t.deepEqual(parsePolicyYaml(fs.readFileSync(fx.layout.policyFile, "utf8")).pipelock_allowlist, ["extra.example.org", "github.com"]);
+  t.true(parsePipelockConfig(fs.readFileSync(fx.layout.pipelockFile, "utf8")).api_allowlist.includes("github.com"), "still allowed: it is an extra");
+  t.false(c.out.some((l) => l.includes(fx.layout.pipelockFile)), "pipelock.yaml did not even change");
+  const view = JSON.parse((await call(client, TOOL_NAMES.current, {})).content[0]!.text);
+  t.deepEqual(view.extra_allowlist, ["extra.example.org", "github.com"]);
+  t.true(view.pipelock_allowlist.includes("github.com"));
+  t.deepEqual(readStackFileConfig({ projectDir: fx.projectDir, stack: "dev" }, "claude-bottle:pipelockAllowlist"), ["extra.example.org", "github.com"]);
 });
 
 test("capability proposal approved: Dockerfile stored in state, rebuild command given", async (t) => {
@@ -185,8 +224,8 @@ test("invalid proposals are immediate tool errors naming what is wrong; nothing 
     t.regex(res.content[0]!.text, /^Invalid proposal, nothing was sent to the operator\./);
     t.regex(res.content[0]!.text, re);
   }
-  t.deepEqual(pendingIds(fx), []);
-  const audit = readAudit(path.join(fx.layout.auditDir, "supervise.jsonl"));
+  t.deepEqual(await pendingIds(fx), []);
+  const audit = await readAudit(fx.layout.auditFile);
   t.true(audit.ok);
   t.is(audit.lines.filter((l) => l.type === "invalid").length, cases.length);
 });
@@ -198,10 +237,10 @@ test.serial("200 concurrent pending proposals are held and each gets its own dec
   const calls = Array.from({ length: N }, (_, i) => call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, `h${i}.example.com`], justification: `need h${i}` }, undefined, 120_000));
   const ids = await onePending(fx, N);
   const c = capture();
-  cmdPending({ io: c.io, home });
+  await cmdPending({ io: c.io, home });
   t.is(c.out.length, N + 1);
   // Approve two (they rebase onto each other), reject the rest.
-  const byHost = new Map(listProposals(fx.layout.superviseDir).map((e) => [(e.proposal.change as any).allowlist.find((h: string) => h.startsWith("h")), e.proposal.id]));
+  const byHost = new Map((await listProposals(fx.layout.superviseDir)).map((e) => [(e.proposal.change as any).allowlist.find((h: string) => h.startsWith("h")), e.proposal.id]));
   await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, byHost.get("h0.example.com")!);
   await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, byHost.get("h1.example.com")!);
   for (const id of ids) if (id !== byHost.get("h0.example.com") && id !== byHost.get("h1.example.com")) await cmdReject({ io: capture().io, home }, id, `not ${id}`);
@@ -212,19 +251,19 @@ test.serial("200 concurrent pending proposals are held and each gets its own dec
     t.is(results[i]!.structuredContent.status, "rejected");
     t.is(results[i]!.structuredContent.reason, `not ${results[i]!.structuredContent.proposal_id}`);
   }
-  const live = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockConfigFile, "utf8"));
+  const live = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockFile, "utf8"));
   t.true(live.api_allowlist.includes("h0.example.com") && live.api_allowlist.includes("h1.example.com"));
-  t.true(readAudit(path.join(fx.layout.auditDir, "supervise.jsonl")).ok);
+  t.true((await readAudit(fx.layout.auditFile)).ok);
 });
 
 test("identical pending proposals are merged: one for the operator, every caller answered", async (t) => {
   const { home, fx, client } = await setup(t);
   const doc = { version: 1, routes: [...INITIAL_ROUTES.routes, NEW_ROUTE] };
   const calls = Array.from({ length: 10 }, (_, i) => call(client, TOOL_NAMES.egress_routes, { routes: doc, justification: `try ${i}` }));
-  await until(() => listProposals(fx.layout.superviseDir)[0]?.proposal.count === 10, 30_000, "10 merged requests");
+  await until(async () => (await firstProposalCount(fx)) === 10, 30_000, "10 merged requests");
   const [id] = await onePending(fx);
   const c = capture();
-  cmdPending({ io: c.io, home });
+  await cmdPending({ io: c.io, home });
   t.regex(c.out[1]!, new RegExp(`^${id}\\s+dev-coder\\s+egress_routes\\s+\\d+s\\s+10×\\s+\\+ route registry.example.com`));
   await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
   const results = await Promise.all(calls);
@@ -254,12 +293,12 @@ test("supervise restart with pending proposals: nothing lost, the call resumes",
     await client2.close().catch(() => {});
     await srv2.close();
   });
-  t.deepEqual(pendingIds(fx), [id]);
+  t.deepEqual(await pendingIds(fx), [id]);
   // Resume explicitly by id, and by re-proposing the same thing (merged into the same id).
   const resumed = call(client2, TOOL_NAMES.await, { proposal_id: id });
   const reproposed = call(client2, TOOL_NAMES.egress_routes, { routes: doc, justification: "after restart" });
-  await until(() => listProposals(fx.layout.superviseDir)[0]?.proposal.count === 2, 5_000, "merge after restart");
-  t.deepEqual(pendingIds(fx), [id]);
+  await until(async () => (await firstProposalCount(fx)) === 2, 5_000, "merge after restart");
+  t.deepEqual(await pendingIds(fx), [id]);
   await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
   t.is((await resumed).structuredContent.status, "approved");
   t.is((await reproposed).structuredContent.proposal_id, id);

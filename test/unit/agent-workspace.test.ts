@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { workspaceSnapshot, writeWorkspaceTar } from "../../sidecars/agent/workspace.ts";
+import { workspaceSnapshot, writeWorkspaceTar } from "../../store/workspace.ts";
 
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 const LONG = "a-directory-name-that-is-quite-long/" + "b".repeat(90) + "/file-with-a-long-name.txt";

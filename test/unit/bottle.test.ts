@@ -5,9 +5,9 @@ import crypto from "node:crypto";
 import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
 import { isSecretValue } from "../helpers/pulumi-mocks.ts";
-import { parsePipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import YAML from "yaml";
+import { parsePipelockConfig } from "../../contracts/pipelock.ts";
+import { parsePolicyYaml } from "../../contracts/policy.ts";
+import { parseRoutesYaml } from "../../contracts/routes.ts";
 
 const role = (r: { inputs: any }) => r.inputs.labels?.find((l: any) => l.label === "dev.claude-bottle.role")?.value;
 const networksOf = (c: { inputs: any }) => (c.inputs.networksAdvanced ?? []).map((n: any) => n.name as string).sort();
@@ -103,10 +103,18 @@ test("the pipelock config is strict, forward proxy on, all interfaces, LLM hosts
   t.false(cfg.request_body_scanning.sensitive_headers.includes("Authorization"), "egress owns Authorization");
 });
 
+test("the live policy document holds only the extras: the manifest's allowlist, not the route hosts", async (t) => {
+  const cap = await fullCap;
+  const file = liveFile(cap, "live-policy");
+  t.is(file.inputs.path, `${cap.stateDir}/pipelock/policy.yaml`);
+  t.deepEqual(parsePolicyYaml(file.inputs.content), { version: 1, pipelock_allowlist: ["status.example.com"], ssrf_ip_allowlist: [] });
+  t.is(file.inputs.reloadContainer, undefined, "pipelock reads pipelock.yaml only");
+});
+
 test("egress gets the routes it will load, through the live config directory", async (t) => {
   const cap = await fullCap;
   const file = liveFile(cap, "egress-routes");
-  const doc = parseRoutesDocument(YAML.parse(file.inputs.content));
+  const doc = parseRoutesYaml(file.inputs.content);
   t.deepEqual(doc.routes.map((r) => r.host), ["api.anthropic.com", "api.github.com", "*.docs.example.com"]);
   t.is(file.inputs.path, `${cap.stateDir}/egress/routes.yaml`);
   const egress = cap.container("egress");

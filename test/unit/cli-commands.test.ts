@@ -5,8 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Supervisor } from "../../sidecars/supervise/server.ts";
-import { parseProposedRoutes } from "../../sidecars/supervise/proposal.ts";
+import { Supervisor } from "../../sidecars/supervise/supervisor.ts";
+import { parseRoutesDocument } from "../../contracts/routes.ts";
 import { main, USAGE } from "../../cli/commands.ts";
 import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
 
@@ -15,10 +15,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const supervisors: Supervisor[] = [];
 test.after.always(() => supervisors.forEach((s) => s.close()));
 
-function world() {
+const routesDoc = (routes: unknown[]) => parseRoutesDocument({ version: 1, routes });
+
+async function world() {
   const home = makeHome();
   const fx = makeBottle(home, "dev");
-  const sup = new Supervisor(fx.settings);
+  const sup = await Supervisor.open(fx.settings);
   supervisors.push(sup);
   return { home, fx, sup };
 }
@@ -30,14 +32,14 @@ async function run(home: string, ...argv: string[]) {
 }
 
 test("pending: empty, then a table of every bottle's pending proposals", async (t) => {
-  const { home, fx, sup } = world();
+  const { home, fx, sup } = await world();
   t.deepEqual(await run(home, "pending"), { code: 0, out: ["no pending proposals (1 bottle on this host)"], err: [] });
   const fx2 = makeBottle(home, "web");
-  const sup2 = new Supervisor(fx2.settings);
+  const sup2 = await Supervisor.open(fx2.settings);
   supervisors.push(sup2);
-  sup.propose({ kind: "egress_routes", routes: parseProposedRoutes([...INITIAL_ROUTES.routes, { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES }, "pip install");
-  sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs");
-  sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs again");
+  await sup.propose({ kind: "egress_routes", routes: routesDoc([...INITIAL_ROUTES.routes, { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES }, "pip install");
+  await sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs");
+  await sup2.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs again");
   const r = await run(home, "pending");
   t.is(r.code, 0);
   t.is(r.out.length, 3);
@@ -50,9 +52,9 @@ test("pending: empty, then a table of every bottle's pending proposals", async (
 });
 
 test("show: justification, changes and a diff of before → after; agent text cannot drive the terminal", async (t) => {
-  const { home, sup } = world();
-  const { proposal } = sup.propose(
-    { kind: "egress_routes", routes: parseProposedRoutes([INITIAL_ROUTES.routes[0], { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES },
+  const { home, sup } = await world();
+  const { proposal } = await sup.propose(
+    { kind: "egress_routes", routes: routesDoc([INITIAL_ROUTES.routes[0], { host: "pypi.example.org", methods: ["GET"] }]), base: INITIAL_ROUTES },
     "swap github for pypi\u001b[2J\u001b]0;pwned\u0007",
   );
   const r = await run(home, "show", proposal.id);
@@ -78,15 +80,15 @@ test("show: justification, changes and a diff of before → after; agent text ca
 });
 
 test("approve then reject: printed results; a decided proposal cannot be decided again", async (t) => {
-  const { home, fx, sup } = world();
-  const a = sup.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs").proposal;
-  const b = sup.propose({ kind: "pipelock_allowlist", allowlist: [], base: ["extra.example.org"] }, "tidy").proposal;
+  const { home, fx, sup } = await world();
+  const a = (await sup.propose({ kind: "pipelock_allowlist", allowlist: ["docs.example.net", "extra.example.org"], base: ["extra.example.org"] }, "docs")).proposal;
+  const b = (await sup.propose({ kind: "pipelock_allowlist", allowlist: [], base: ["extra.example.org"] }, "tidy")).proposal;
   const r = await run(home, "approve", a.id);
   t.is(r.code, 0, r.err.join("\n"));
   t.deepEqual(r.out, [
     `approved ${a.id} (pipelock_allowlist) for bottle dev-coder`,
     "  + pipelock allowlist docs.example.net",
-    `live: wrote ${fx.layout.pipelockConfigFile}`,
+    `live: wrote ${fx.layout.policyFile}, ${fx.layout.pipelockFile}`,
     "reload: reload signals off; cb-dev-pipelock reloads on the file change",
     `persisted: wrote claude-bottle:pipelockAllowlist into ${path.join(fx.projectDir, "Pulumi.dev.yaml")}`,
   ]);
@@ -104,8 +106,8 @@ test("approve then reject: printed results; a decided proposal cannot be decided
 });
 
 test("audit: entries listed, chain verified; tampering is reported with exit 1", async (t) => {
-  const { home, fx, sup } = world();
-  const { proposal } = sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
+  const { home, fx, sup } = await world();
+  const { proposal } = await sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
   await run(home, "reject", proposal.id, "-m", "no");
   const r = await run(home, "audit", "dev");
   t.is(r.code, 0);
@@ -115,7 +117,7 @@ test("audit: entries listed, chain verified; tampering is reported with exit 1",
   t.regex(r.out[2]!, /^audit chain OK: 2 entries, head [0-9a-f]{16}$/);
   const json = await run(home, "audit", "dev-coder", "--json");
   t.is(JSON.parse(json.out[1]!).type, "rejected");
-  const file = path.join(fx.layout.auditDir, "supervise.jsonl");
+  const file = fx.layout.auditFile;
   fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"reason":"no"', '"reason":"yes"'));
   const bad = await run(home, "audit", "dev");
   t.is(bad.code, 1);
@@ -124,7 +126,7 @@ test("audit: entries listed, chain verified; tampering is reported with exit 1",
 });
 
 test("user mistakes: clear one-line errors and exit codes, never a stack trace", async (t) => {
-  const { home, sup } = world();
+  const { home, sup } = await world();
   t.deepEqual(await run(home, "show", "p-deadbeef"), { code: 1, out: [], err: ["bottle: no proposal \"p-deadbeef\" on this host; `bottle pending` lists the 0 pending ones"] });
   t.deepEqual(await run(home, "approve", "nope"), { code: 1, out: [], err: ["bottle: no proposal \"nope\" on this host; `bottle pending` lists the 0 pending ones"] });
   t.deepEqual(await run(home, "audit", "prod"), { code: 1, out: [], err: [`bottle: no bottle "prod" on this host (${home}); known: dev-coder`] });
@@ -144,7 +146,7 @@ test("user mistakes: clear one-line errors and exit codes, never a stack trace",
 });
 
 test("a corrupt proposal file is skipped with a warning, not a crash", async (t) => {
-  const { home, fx, sup } = world();
+  const { home, fx, sup } = await world();
   fs.mkdirSync(path.join(fx.layout.superviseDir, "proposals"), { recursive: true });
   fs.writeFileSync(path.join(fx.layout.superviseDir, "proposals", "p-00000000.json"), "{ not json");
   const r = await run(home, "pending");
@@ -155,8 +157,8 @@ test("a corrupt proposal file is skipped with a warning, not a crash", async (t)
 });
 
 test("the bottle bin: runs through its shebang; user errors print one line on stderr", async (t) => {
-  const { home, sup } = world();
-  const { proposal } = sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
+  const { home, sup } = await world();
+  const { proposal } = await sup.propose({ kind: "pipelock_allowlist", allowlist: ["x.example.com"], base: [] }, "need x");
   const bin = path.join(root, "cli", "bottle.ts");
   const exec = (...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>

@@ -8,10 +8,10 @@ import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderRoutesYaml } from "../../sidecars/supervise/changes.ts";
-import { CONFIG_KEYS, persistStackConfig, pulumiOnPath, readStackFileConfig, setStackFileConfig, stackConfigFile } from "../../cli/persist.ts";
+import { parseRoutesDocument, renderRoutesYaml } from "../../contracts/routes.ts";
+import { CONFIG_KEYS, persistStackConfig, readStackFileConfig, setStackFileConfig, stackConfigFile } from "../../cli/persist.ts";
 import { signalReload } from "../../cli/apply.ts";
+import { onPath } from "../../cli/which.ts";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cb-persist-"));
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,19 +31,19 @@ test("stack file: values written with the Document API, comments and other keys 
   const projectDir = tmp();
   const target = { projectDir, stack: "dev" };
   fs.writeFileSync(stackConfigFile(target), STACK);
-  const r = setStackFileConfig(target, { [CONFIG_KEYS.routes]: routes, [CONFIG_KEYS.pipelockAllowlist]: ["b.example.com", "a.example.com"] });
+  const r = setStackFileConfig(target, { [CONFIG_KEYS.egress_routes]: routes, [CONFIG_KEYS.pipelock_allowlist]: ["b.example.com", "a.example.com"] });
   t.true(r.changed);
   const text = fs.readFileSync(r.file, "utf8");
   t.true(text.startsWith("# my dev stack — hand-written comment\n"));
   t.true(text.includes("  # which agent\n  claude-bottle:agent: coder\n"));
   t.true(text.includes('other:key: "keep me"'));
   t.true(text.includes("encryptionsalt: v1:salt:abc"));
-  t.deepEqual(parseRoutesDocument(readStackFileConfig(target, CONFIG_KEYS.routes)), routes);
-  t.deepEqual(readStackFileConfig(target, CONFIG_KEYS.pipelockAllowlist), ["b.example.com", "a.example.com"]);
+  t.deepEqual(parseRoutesDocument(readStackFileConfig(target, CONFIG_KEYS.egress_routes)), routes);
+  t.deepEqual(readStackFileConfig(target, CONFIG_KEYS.pipelock_allowlist), ["b.example.com", "a.example.com"]);
   // What the Bottle program renders from the persisted value is the live file, byte for byte.
-  t.is(renderRoutesYaml(parseRoutesDocument(readStackFileConfig(target, CONFIG_KEYS.routes))), renderRoutesYaml(routes));
+  t.is(renderRoutesYaml(parseRoutesDocument(readStackFileConfig(target, CONFIG_KEYS.egress_routes))), renderRoutesYaml(routes));
   // Idempotent: persisting the same values again changes nothing (the next preview has no diff).
-  t.false(setStackFileConfig(target, { [CONFIG_KEYS.routes]: routes }).changed);
+  t.false(setStackFileConfig(target, { [CONFIG_KEYS.egress_routes]: routes }).changed);
   t.is(fs.readFileSync(r.file, "utf8"), text);
   t.deepEqual(Object.keys(YAML.parse(text).config), ["claude-bottle:agent", "other:key", "claude-bottle:routes", "claude-bottle:pipelockAllowlist"]);
 });
@@ -51,18 +51,18 @@ test("stack file: values written with the Document API, comments and other keys 
 test("stack file: JSON-string values (as `pulumi config set` writes them) are read back too", (t) => {
   const projectDir = tmp();
   fs.writeFileSync(path.join(projectDir, "Pulumi.dev.yaml"), STACK);
-  t.deepEqual(readStackFileConfig({ projectDir, stack: "dev" }, CONFIG_KEYS.routes), { version: 1, routes: [{ host: "old.example.com" }] });
+  t.deepEqual(readStackFileConfig({ projectDir, stack: "dev" }, CONFIG_KEYS.egress_routes), { version: 1, routes: [{ host: "old.example.com" }] });
 });
 
 test("stack file: created when missing; a qualified stack name uses its last segment", async (t) => {
   const projectDir = tmp();
   const target = { projectDir, stack: "organization/claude-bottle/dev" };
   t.is(stackConfigFile(target), path.join(projectDir, "Pulumi.dev.yaml"));
-  const r = await persistStackConfig(target, { [CONFIG_KEYS.capabilityDockerfile]: "/state/capability/Dockerfile" }, { usePulumi: false });
+  const r = await persistStackConfig(target, { [CONFIG_KEYS.capability]: "/state/capability/Dockerfile" }, { usePulumi: false });
   t.is(r.how, "stack-file");
   t.is(r.detail, `wrote claude-bottle:capabilityDockerfile into ${path.join(projectDir, "Pulumi.dev.yaml")}`);
   t.is(fs.readFileSync(path.join(projectDir, "Pulumi.dev.yaml"), "utf8"), "config:\n  claude-bottle:capabilityDockerfile: /state/capability/Dockerfile\n");
-  const again = await persistStackConfig(target, { [CONFIG_KEYS.capabilityDockerfile]: "/state/capability/Dockerfile" }, { usePulumi: false });
+  const again = await persistStackConfig(target, { [CONFIG_KEYS.capability]: "/state/capability/Dockerfile" }, { usePulumi: false });
   t.regex(again.detail, /already had/);
 });
 
@@ -70,20 +70,20 @@ test("stack file: a broken file is reported, not overwritten", async (t) => {
   const projectDir = tmp();
   const file = path.join(projectDir, "Pulumi.dev.yaml");
   fs.writeFileSync(file, "config: [unclosed\n");
-  await t.throwsAsync(persistStackConfig({ projectDir, stack: "dev" }, { [CONFIG_KEYS.routes]: routes }, { usePulumi: false }), { message: /not valid YAML/ });
+  await t.throwsAsync(persistStackConfig({ projectDir, stack: "dev" }, { [CONFIG_KEYS.egress_routes]: routes }, { usePulumi: false }), { message: /not valid YAML/ });
   t.is(fs.readFileSync(file, "utf8"), "config: [unclosed\n");
 });
 
 test("no pulumi binary on this host: detection says so; the Automation API path falls back to the file", async (t) => {
-  t.is(pulumiOnPath({ PATH: tmp() }), undefined);
+  t.is(onPath("pulumi", { PATH: tmp() }), undefined);
   const bin = tmp();
   fs.writeFileSync(path.join(bin, "pulumi"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
-  t.is(pulumiOnPath({ PATH: bin }), path.join(bin, "pulumi"));
+  t.is(onPath("pulumi", { PATH: bin }), path.join(bin, "pulumi"));
   const projectDir = tmp();
-  const r = await persistStackConfig({ projectDir, stack: "dev" }, { [CONFIG_KEYS.pipelockAllowlist]: ["a.example.com"] }, { usePulumi: true });
+  const r = await persistStackConfig({ projectDir, stack: "dev" }, { [CONFIG_KEYS.pipelock_allowlist]: ["a.example.com"] }, { usePulumi: true });
   t.is(r.how, "stack-file");
   t.regex(r.detail, /^pulumi config set failed \(.+\); wrote claude-bottle:pipelockAllowlist into /);
-  t.deepEqual(readStackFileConfig({ projectDir, stack: "dev" }, CONFIG_KEYS.pipelockAllowlist), ["a.example.com"]);
+  t.deepEqual(readStackFileConfig({ projectDir, stack: "dev" }, CONFIG_KEYS.pipelock_allowlist), ["a.example.com"]);
 });
 
 test("atomic writes: a reader never sees a partial file, even when the writer is killed mid-write", async (t) => {
@@ -93,7 +93,7 @@ test("atomic writes: a reader never sees a partial file, even when the writer is
   const big = (tag: string) => renderRoutesYaml(parseRoutesDocument({ version: 1, routes: Array.from({ length: 3000 }, (_, i) => ({ host: `${tag}${i}.example.com`, methods: ["GET"] })) }));
   const A = big("a"), B = big("b");
   fs.writeFileSync(file, A);
-  const atomicModule = path.resolve(here, "../../sidecars/common/atomic.ts");
+  const atomicModule = path.resolve(here, "../../store/io.ts");
   const script = `import { writeFileAtomic } from ${JSON.stringify(atomicModule)};
 import fs from "node:fs";
 const [file, a, b] = process.argv.slice(1);

@@ -1,6 +1,7 @@
 // Table tests for the pure egress policy: sidecars/egress/decide.ts.
 import test from "ava";
-import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN, PROPOSE_ROUTES_TOOL } from "../../sidecars/egress/config.ts";
+import { TOOL_NAMES } from "../../contracts/proposals.ts";
+import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
 import { decide, decideConnect, denyBody, parseHost, pathAllowed, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
 
 const { routes } = parseRoutesDocument({
@@ -23,7 +24,7 @@ const { routes } = parseRoutesDocument({
 
 const ctx = {
   tokens: { GH_TOKEN: "ghp_real", ANTHROPIC_KEY: "sk-ant-real", OAUTH_TOKEN: "oauth-real", BASIC_CRED: "user:pw", CUSTOM: "c-real" },
-  superviseTool: PROPOSE_ROUTES_TOOL,
+  superviseTool: TOOL_NAMES.egress_routes,
 };
 
 type Case = {
@@ -185,7 +186,7 @@ test("no route → how_to_ask names the supervise tool and the exact route", (t)
   if (d.action !== "deny") return;
   const body = denyBody(d);
   t.like(body, { blocked: true, reason: "no_route", host: "new.invalid", method: "GET", path: "/v1/x" });
-  t.deepEqual((body.how_to_ask as any).tool, PROPOSE_ROUTES_TOOL);
+  t.deepEqual((body.how_to_ask as any).tool, TOOL_NAMES.egress_routes);
   t.deepEqual((body.how_to_ask as any).route, { host: "new.invalid" });
   // The proposed route is valid under the same contract.
   t.notThrows(() => parseRoutesDocument({ version: 1, routes: [(body.how_to_ask as any).route] }));

@@ -3,45 +3,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ConfigError } from "../../sidecars/common/validation.ts";
-import { agentGitConfig, knownHostsLine, mergeExtraHosts, upstreamSpellings } from "../../sidecars/git-gate/gate.ts";
-
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-
-test("mergeExtraHosts merges hosts across upstreams and keeps identical entries once", (t) => {
-  const merged = mergeExtraHosts([
-    { name: "a", extra_hosts: { "git.corp.example": "10.0.0.5", "GitHub.com.": "140.82.112.3" } },
-    { name: "b", extra_hosts: { "github.com": "140.82.112.3" } },
-    { name: "c" },
-  ]);
-  t.deepEqual(merged, [
-    { host: "git.corp.example", ip: "10.0.0.5" },
-    { host: "github.com", ip: "140.82.112.3" },
-  ]);
-});
-
-test("mergeExtraHosts: one host at two IPs names both upstreams and both key paths", (t) => {
-  const err = t.throws(
-    () =>
-      mergeExtraHosts(
-        [
-          { name: "api", extra_hosts: { "github.com": "140.82.112.3" } },
-          { name: "web", extra_hosts: { "github.com": "140.82.112.4" } },
-        ],
-        "bottles.dev.git.upstreams",
-        "bottle.yaml",
-      ),
-    { instanceOf: ConfigError },
-  );
-  t.regex(err.message, /^bottle\.yaml: bottles\.dev\.git\.upstreams\[1\]\.extra_hosts\.github\.com: /);
-  t.regex(err.message, /upstream "web" maps github\.com to 140\.82\.112\.4/);
-  t.regex(err.message, /upstream "api" \(bottles\.dev\.git\.upstreams\[0\]\.extra_hosts\.github\.com\) maps it to 140\.82\.112\.3/);
-});
-
-test("knownHostsLine: bare host on port 22, [host]:port otherwise", (t) => {
-  t.is(knownHostsLine({ url: "ssh://git@GitHub.com/org/repo.git", known_host_key: KEY }), `github.com ${KEY}`);
-  t.is(knownHostsLine({ url: "ssh://git@git.corp.example:2222/org/repo.git", known_host_key: ` ${KEY} comment` }), `[git.corp.example]:2222 ${KEY}`);
-});
+import { agentGitConfig, upstreamSpellings } from "../../contracts/git-gate.ts";
 
 test("upstreamSpellings covers ssh:// and scp-like forms, with and without .git", (t) => {
   t.deepEqual(upstreamSpellings("ssh://git@github.com/org/repo.git").sort(), [
@@ -78,7 +40,7 @@ test("agentGitConfig rewrites every spelling to the gate, and real git applies i
   t.is(resolve("git@github.com:org/other.git"), "git@github.com:org/other.git");
 });
 
-test("lib.sh gate_host_port parses ssh URLs like sshHostPort", (t) => {
+test("lib.sh gate_host_port parses ssh URLs: host lower-cased, port 22 by default", (t) => {
   const lib = path.resolve("sidecars/git-gate/lib.sh");
   const hp = (url: string) => execFileSync("bash", ["-c", `. "$0"; gate_host_port "$1"`, lib, url], { encoding: "utf8" }).trim();
   t.is(hp("ssh://git@GitHub.com/org/repo.git"), "github.com 22");

@@ -3,8 +3,8 @@
 import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
-import { loadManifest, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
-import { ConfigError } from "../../sidecars/common/validation.ts";
+import { loadManifest, mergeExtraHosts, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
+import { ConfigError } from "../../contracts/validation.ts";
 import { rawManifest, fixture, FULL_ENV } from "./helpers/fixtures.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
@@ -61,6 +61,7 @@ const cases: Case[] = [
   { title: "agent front-matter unknown key", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\nmodle: opus\n---\nx\n" }, expect: ["a.md", "modle", 'did you mean "model"'], at: "agent" },
   { title: "agent with an empty prompt", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\n---\n\n" }, expect: ["a.md", "prompt) is empty"], at: "agent" },
   { title: "agent file name that cannot name a container", manifest: "bottles:\n  dev: {}\n", agents: { "My Agent.md": "---\nbottle: dev\n---\nx\n" }, expect: ["My Agent.md", "lowercase"], at: "agent" },
+  { title: "agent skill directory named unlike a skill (it becomes a path in the agent)", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\nskills: [skills/Re_view]\n---\nx\n" }, expect: ["a.md", "skills[0]", 'directory name "Re_view"', "lowercase letters, digits and dashes"], at: "agent" },
   { title: "agent skill directory without SKILL.md", manifest: "bottles:\n  dev: {}\n", agents: { "a.md": "---\nbottle: dev\nskills: [skills/review]\n---\nx\n" }, expect: ["a.md", "skills[0]", "SKILL.md cannot be read"], at: "agent" },
   { title: "stack config names an unknown agent", manifest: "bottles:\n  dev: {}\n", agent: "codr", expect: ["claude-bottle:agent", '"codr"', 'did you mean "coder"'], at: "stack" },
   { title: "invalid routes override in stack config", manifest: "bottles:\n  dev: {}\n", overrides: { routes: '{"version":1,"routes":[{"host":"a.example.com","method":["GET"]}]}' }, expect: ["stack config claude-bottle:routes", "routes[0].method", 'did you mean "methods"'], at: "stack" },
@@ -92,7 +93,8 @@ test("scp-style git URLs are normalised and identity keys read", (t) => {
   const spec = resolveBottle(loadManifest(fixture("full")), { env: FULL_ENV });
   t.is(spec.upstreams[0]!.url, "ssh://git@github.com/acme/app.git");
   t.regex(spec.upstreams[0]!.identityKey, /BEGIN OPENSSH PRIVATE KEY/);
-  t.deepEqual(spec.pipelockAllowlist, ["*.docs.example.com", "api.anthropic.com", "api.github.com", "status.example.com"]);
+  t.deepEqual(spec.policy, { version: 1, pipelock_allowlist: ["status.example.com"], ssrf_ip_allowlist: [] }, "the extras only: route hosts are derived, not stored");
+  t.deepEqual(spec.gitGateHosts, [{ host: "github.com", ip: "10.213.0.20" }, { host: "api.github.com", ip: "10.213.0.10" }], "upstreams' hosts first, then the bottle's");
 });
 
 test("stack-config overrides replace the manifest's routes and allowlist", (t) => {
@@ -102,7 +104,7 @@ test("stack-config overrides replace the manifest's routes and allowlist", (t) =
     overrides: { routes: { version: 1, routes: [{ host: "api.anthropic.com", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" }, role: "claude_code_oauth" }, { host: "new.example.com" }] }, pipelockAllowlist: '["extra.example.com"]' },
   });
   t.deepEqual(spec.routes.routes.map((r) => r.host), ["api.anthropic.com", "new.example.com"]);
-  t.deepEqual(spec.pipelockAllowlist, ["api.anthropic.com", "extra.example.com", "new.example.com"]);
+  t.deepEqual(spec.policy.pipelock_allowlist, ["extra.example.com"]);
   t.deepEqual(Object.keys(spec.tokens), ["CLAUDE_CODE_OAUTH_TOKEN"], "a token no route needs is not read");
   t.true(fs.existsSync(path.dirname(file)));
 });
@@ -115,4 +117,41 @@ test("agent skills are read from directories next to the agent file", (t) => {
   const spec = resolveBottle(loadManifest(file), { env: {} });
   t.deepEqual(Object.keys(spec.agent.skills), ["review"]);
   t.regex(spec.agent.skills.review!, /How to review/);
+});
+
+test("git-gate hosts: upstreams' extra_hosts then the bottle's, merged; identical entries kept once", (t) => {
+  const problems: string[] = [];
+  const merged = mergeExtraHosts(
+    [
+      { name: "a", extra_hosts: { "git.corp.example": "10.0.0.5", "GitHub.com.": "140.82.112.3" } },
+      { name: "b", extra_hosts: { "github.com": "140.82.112.3" } },
+      { name: "c" },
+    ],
+    { "github.com": "140.82.112.3", "api.github.com": "140.82.112.6" },
+    "bottles.dev",
+    problems,
+  );
+  t.deepEqual(problems, []);
+  t.deepEqual(merged, [
+    { host: "git.corp.example", ip: "10.0.0.5" },
+    { host: "github.com", ip: "140.82.112.3" },
+    { host: "api.github.com", ip: "140.82.112.6" },
+  ]);
+});
+
+test("git-gate hosts: one host at two IPs names both key paths (upstream against upstream, bottle against upstream)", (t) => {
+  const problems: string[] = [];
+  mergeExtraHosts(
+    [
+      { name: "api", extra_hosts: { "github.com": "140.82.112.3" } },
+      { name: "web", extra_hosts: { "github.com": "140.82.112.4" } },
+    ],
+    { "github.com": "140.82.112.5" },
+    "bottles.dev",
+    problems,
+  );
+  t.is(problems.length, 2);
+  t.regex(problems[0]!, /^bottles\.dev\.git\.upstreams\[1\]\.extra_hosts\.github\.com: upstream "web" maps github\.com to 140\.82\.112\.4/);
+  t.regex(problems[0]!, /upstream "api" \(bottles\.dev\.git\.upstreams\[0\]\.extra_hosts\.github\.com\) maps it to 140\.82\.112\.3/);
+  t.regex(problems[1]!, /^bottles\.dev\.extra_hosts\.github\.com: the bottle maps github\.com to 140\.82\.112\.5, but upstream "api"/);
 });

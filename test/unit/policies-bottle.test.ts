@@ -5,7 +5,7 @@ import test from "ava";
 import { captureBottle, type Capture } from "./helpers/capture.ts";
 import { describe, mandatory, runPolicies, type CapturedResource } from "./helpers/run-pack.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
-import { LABEL_ROLE } from "../../components/labels.ts";
+import { LABEL_ROLE } from "../../contracts/labels.ts";
 
 const C = "docker:index/container:Container";
 const N = "docker:index/network:Network";

@@ -14,9 +14,9 @@ import { isPinnedImage, sidecarImagesPinned } from "../../policies/images.ts";
 import { ALL_POLICIES } from "../../policies/all.ts";
 import { sidecarsHardened } from "../../policies/sidecar-container.ts";
 import { CREDENTIAL_PATTERNS, findCredentials } from "../../policies/credential-patterns.ts";
-import { LABEL_BOTTLE, LABEL_ROLE } from "../../components/labels.ts";
-import { pipelockConfigToYaml, renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { AGENT_PLACEHOLDER_TOKEN } from "../../sidecars/egress/config.ts";
+import { LABEL_BOTTLE, LABEL_ROLE } from "../../contracts/labels.ts";
+import { pipelockConfigToYaml, renderPipelockConfig } from "../../contracts/pipelock.ts";
+import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
 
 const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's unknown-string sentinel
 const ID = "dev-claude";
@@ -353,6 +353,13 @@ test("sidecars-hardened: privileged, added capabilities or no drop ALL fail", (t
   fails(t, run(sidecarsHardened, C, { ...goodSidecar("pipelock"), capabilities: { drops: ["ALL"], adds: ["NET_ADMIN"] } }), /must not add capabilities \(NET_ADMIN\)/);
   fails(t, run(sidecarsHardened, C, { ...goodSidecar("supervise"), capabilities: {} }), /drop all capabilities/);
 });
+test("sidecars-hardened: the agent's confinement checks, one definition: podman socket, cgroup namespace, unconfined seccomp fail", (t) => {
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("egress"), mounts: [{ type: "bind", source: "/run/user/1000/podman/podman.sock", target: "/run/podman.sock" }] }), /runtime socket \(\/run\/user\/1000\/podman\/podman\.sock\)/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("supervise"), cgroupnsMode: "host" }), /cgroup namespace/);
+  fails(t, run(sidecarsHardened, C, { ...goodSidecar("pipelock"), securityOpts: ["no-new-privileges:true", "seccomp=unconfined"] }), /weaken its confinement \(securityOpts seccomp\)/);
+  passes(t, run(sidecarsHardened, C, { ...goodSidecar("pipelock"), securityOpts: ["no-new-privileges"] }));
+});
+
 test("sidecars-hardened: the docker socket, host namespaces or no no-new-privileges fail", (t) => {
   fails(t, run(sidecarsHardened, C, { ...goodSidecar("git-gate"), volumes: [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }] }), /runtime socket/);
   fails(t, run(sidecarsHardened, C, { ...goodSidecar(), networkMode: "host" }), /networkMode/);

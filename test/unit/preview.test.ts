@@ -2,6 +2,7 @@
 // same resources and not hang.
 import test from "ava";
 import { installMocks, settle } from "../helpers/pulumi-mocks.ts";
+import { DOCKER_TYPES } from "../../contracts/docker.ts";
 import { buildSidecars } from "../../sidecars/build.ts";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -13,9 +14,9 @@ test("preview registers a complete bottle without hanging", async (t) => {
   t.true(pulumi.runtime.isDryRun());
   const outputs = bottleProgram({ env: { CLAUDE_CODE_OAUTH_TOKEN: "t" }, daemonRuntimes: ["runc"], stateDir: "/tmp/cb-preview-state" });
   t.is(outputs.identity, "default-claude");
-  const containers = () => mocks.registrations.filter((r) => r.type === "docker:index/container:Container");
+  const containers = () => mocks.registrations.filter((r) => r.type === DOCKER_TYPES.container);
   for (let waited = 0; containers().length < 4 && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
   await settle(mocks.registrations, 300);
   t.is(containers().length, 4);
-  t.is(mocks.registrations.filter((r) => r.type === "docker:index/network:Network").length, 3);
+  t.is(mocks.registrations.filter((r) => r.type === DOCKER_TYPES.network).length, 3);
 });

@@ -6,27 +6,28 @@ import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseRoutesDocument } from "../../sidecars/egress/config.ts";
-import { renderPipelockConfig } from "../../sidecars/pipelock/config.ts";
-import { ConfigError } from "../../sidecars/common/validation.ts";
-import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../sidecars/supervise/config.ts";
-import { planChange, rebaseRoutes, type CurrentConfig } from "../../sidecars/supervise/changes.ts";
-import { appendAudit, readAudit, verifyAudit } from "../../sidecars/supervise/audit.ts";
-import {
-  parseProposedAllowlist,
-  parseProposedDockerfile,
-  parseProposedRoutes,
-  proposalKey,
-  ProposalSchema,
-  readDecision,
-  superviseLayout,
-  writeDecisionExclusive,
-  type Proposal,
-} from "../../sidecars/supervise/proposal.ts";
+import { z } from "zod";
+import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
+import { EMPTY_POLICY, ExtraAllowlistSchema, pipelockConfigFor } from "../../contracts/policy.ts";
+import { planChange, PROPOSAL_KINDS, proposalKey, rebaseRoutes, type LiveState, type ProposalKind } from "../../contracts/proposals.ts";
+import { parseRoutesDocument } from "../../contracts/routes.ts";
+import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../contracts/supervise.ts";
+import { ConfigError, parseWith } from "../../contracts/validation.ts";
+import { appendAudit, readAudit, verifyAudit } from "../../store/audit.ts";
+import { fileChanges } from "../../store/live.ts";
+import { proposalPaths, readDecision, writeDecision } from "../../store/proposals.ts";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cb-supervise-unit-"));
 
 const doc = (routes: unknown[]) => parseRoutesDocument({ version: 1, routes });
+
+const EMPTY: LiveState = { routes: doc([]), policy: EMPTY_POLICY, dockerfile: null };
+
+/** What the MCP tool of `kind` makes of these arguments: the schema the agent sees, then the kind's own check. */
+function asTool(kind: ProposalKind, args: Record<string, unknown>, live: LiveState = EMPTY) {
+  const tool = PROPOSAL_KINDS[kind].tool;
+  return (tool.toChange as (a: unknown, l: LiveState) => unknown)(parseWith(z.strictObject(tool.input), args, tool.name), live);
+}
 
 test("settings: defaults are the container paths; env round-trips", (t) => {
   const s = superviseSettingsFromEnv({ SUPERVISE_BOTTLE: "dev-coder", PATH: "/bin" });
@@ -44,26 +45,36 @@ test("settings: defaults are the container paths; env round-trips", (t) => {
   t.regex(err!.message, /SUPERVISE_BOTTLE: required string is missing/);
 });
 
-test("proposal inputs are validated with the sidecars' own schemas", (t) => {
-  t.deepEqual(parseProposedRoutes([{ host: "Example.COM." }]), { version: 1, routes: [{ host: "example.com" }] });
-  t.throws(() => parseProposedRoutes({ version: 2, routes: [] }), { message: /version/ });
-  t.deepEqual(parseProposedAllowlist(["b.example.com", "A.example.com", "b.example.com"]), ["a.example.com", "b.example.com"]);
-  t.throws(() => parseProposedAllowlist("a.example.com"), { message: /expected array/ });
-  t.is(parseProposedDockerfile("# comment\nARG X=1\nFROM debian\n"), "# comment\nARG X=1\nFROM debian\n");
-  t.throws(() => parseProposedDockerfile("ARG X\nRUN true\nFROM debian"), { message: /first instruction/ });
-  t.throws(() => parseProposedDockerfile("FROM a\n" + "#".repeat(70_000)), { message: /under 65536 bytes/ });
+test("tool inputs are parsed with the contracts' schemas; a call that changes nothing is no proposal", (t) => {
+  t.like(asTool("egress_routes", { routes: [{ host: "Example.COM." }] }), { kind: "egress_routes", routes: { version: 1, routes: [{ host: "example.com" }] } });
+  t.throws(() => asTool("egress_routes", { routes: { version: 2, routes: [] } }), { message: /version/ });
+  t.throws(() => asTool("egress_routes", { routes: [{ host: "a.example.com" }, { host: "a.example.com" }] }), { message: /duplicate route/ });
+  t.throws(() => asTool("egress_routes", { routes: [{ host: "a.example.com", metods: ["GET"] }] }), { message: /routes\[0\]\.metods: unknown key "metods" — did you mean "methods"\?/ });
+  t.is(asTool("egress_routes", { routes: { version: 1, routes: [] } }), undefined, "the live routes already are that");
+  t.like(asTool("pipelock_allowlist", { allowlist: ["b.example.com", "A.example.com", "b.example.com"] }), { allowlist: ["a.example.com", "b.example.com"], base: [] });
+  t.throws(() => asTool("pipelock_allowlist", { allowlist: "a.example.com" }), { message: /expected array/ });
+  t.like(asTool("capability", { dockerfile: "# comment\nARG X=1\nFROM debian\n" }), { dockerfile: "# comment\nARG X=1\nFROM debian\n", base: null });
+  t.throws(() => asTool("capability", { dockerfile: "ARG X\nRUN true\nFROM debian" }), { message: /first instruction/ });
+  t.throws(() => asTool("capability", { dockerfile: "FROM a\n" + "#".repeat(70_000) }), { message: /under 65536 bytes/ });
+});
+
+test("a routes proposal may not drop a route the agent's own credentials ride on", (t) => {
+  const live: LiveState = { ...EMPTY, routes: doc([{ host: "api.anthropic.com", auth: { scheme: "bearer", token_ref: "T" }, role: "claude_code_oauth" }]) };
+  const err = t.throws(() => asTool("egress_routes", { routes: [{ host: "pypi.example.org" }] }, live), { instanceOf: ConfigError });
+  t.regex(err!.message, /drops the route for api\.anthropic\.com \(role claude_code_oauth\)/);
 });
 
 test("dedupe key: same end state = same key, whatever the spelling; justification does not count", (t) => {
   const base = doc([]);
-  const a = proposalKey({ kind: "egress_routes", routes: parseProposedRoutes([{ host: "A.example.com", methods: ["get"] }]), base });
-  const b = proposalKey({ kind: "egress_routes", routes: parseProposedRoutes({ routes: [{ methods: ["GET"], host: "a.example.com" }] }), base: doc([{ host: "x.example.com" }]) });
+  const a = proposalKey({ kind: "egress_routes", routes: doc([{ host: "A.example.com", methods: ["get"] }]), base });
+  const b = proposalKey({ kind: "egress_routes", routes: parseRoutesDocument({ routes: [{ methods: ["GET"], host: "a.example.com" }] }), base: doc([{ host: "x.example.com" }]) });
   t.is(a, b);
-  const c = proposalKey({ kind: "egress_routes", routes: parseProposedRoutes([{ host: "a.example.com", methods: ["POST"] }]), base });
+  const c = proposalKey({ kind: "egress_routes", routes: doc([{ host: "a.example.com", methods: ["POST"] }]), base });
   t.not(a, c);
+  const allowlist = (hosts: string[]) => ExtraAllowlistSchema.parse(hosts);
   t.is(
-    proposalKey({ kind: "pipelock_allowlist", allowlist: parseProposedAllowlist(["b.example.com", "a.example.com"]), base: [] }),
-    proposalKey({ kind: "pipelock_allowlist", allowlist: parseProposedAllowlist(["a.example.com", "b.example.com"]), base: ["z.example.com"] }),
+    proposalKey({ kind: "pipelock_allowlist", allowlist: allowlist(["b.example.com", "a.example.com"]), base: [] }),
+    proposalKey({ kind: "pipelock_allowlist", allowlist: allowlist(["a.example.com", "b.example.com"]), base: ["z.example.com"] }),
   );
 });
 
@@ -84,36 +95,52 @@ test("rebase: a route proposal applies its own change onto a live document that 
   t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com"]);
 });
 
-function proposal(change: Proposal["change"]): Proposal {
-  return ProposalSchema.parse({ version: 1, id: "p-0123abcd", bottle: "dev", key: proposalKey(change), createdAt: new Date().toISOString(), count: 1, requests: [{ at: new Date().toISOString(), justification: "x" }], change });
-}
-
-test("plan: an allowlist change re-renders pipelock keeping the rest of the live file", (t) => {
-  const routes = doc([{ host: "github.com" }]);
-  const live = { ...renderPipelockConfig({ allowlist: ["github.com", "old.example.com"], ssrfIpAllowlist: ["10.9.0.0/16"] }), explain_blocks: false };
-  const current: CurrentConfig = { routes, pipelock: live, extraAllowlist: ["old.example.com"], dockerfile: null, problems: [] };
-  const plan = planChange(proposal({ kind: "pipelock_allowlist", allowlist: ["new.example.com"], base: ["old.example.com"] }), current);
-  t.deepEqual(plan.pipelock!.api_allowlist, ["github.com", "new.example.com"]);
-  t.deepEqual(plan.pipelock!.ssrf, { ip_allowlist: ["10.9.0.0/16"] });
-  t.is(plan.pipelock!.explain_blocks, false, "operator edits elsewhere in the file survive");
-  t.deepEqual(plan.extraAllowlist, ["new.example.com"]);
+test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rendered from routes ∪ extras, SSRF exemptions kept", (t) => {
+  const live: LiveState = { routes: doc([{ host: "github.com" }]), policy: { version: 1, pipelock_allowlist: ["old.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"] }, dockerfile: null };
+  const plan = planChange({ kind: "pipelock_allowlist", allowlist: ["new.example.com"], base: ["old.example.com"] }, live);
+  t.deepEqual(plan.next.policy, { version: 1, pipelock_allowlist: ["new.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"] });
+  t.deepEqual(plan.next.routes, live.routes);
   t.deepEqual(plan.summary, ["+ pipelock allowlist new.example.com", "- pipelock allowlist old.example.com"]);
   t.deepEqual(plan.conflicts, []);
+  const files = fileChanges(live, plan.next);
+  t.deepEqual(files.map((f) => f.name), ["policy.yaml", "pipelock.yaml"]);
+  const pipelock = pipelockConfigFor(plan.next.routes, plan.next.policy);
+  t.deepEqual(pipelock.api_allowlist, ["github.com", "new.example.com"]);
+  t.deepEqual(pipelock.ssrf, { ip_allowlist: ["10.9.0.0/16"] });
+  t.is(files[1]!.after, pipelockConfigToYaml(pipelock));
 });
 
-test("decisions are written once; the second writer is told", (t) => {
+test("plan: removing a route keeps its host in pipelock when it is also an extra (no subtraction)", (t) => {
+  const live: LiveState = { routes: doc([{ host: "github.com" }, { host: "pypi.example.org" }]), policy: { version: 1, pipelock_allowlist: ["github.com"], ssrf_ip_allowlist: [] }, dockerfile: null };
+  const plan = planChange({ kind: "egress_routes", routes: doc([{ host: "pypi.example.org" }]), base: live.routes }, live);
+  t.deepEqual(plan.summary, ["- route github.com"]);
+  t.deepEqual(plan.next.policy, live.policy);
+  t.deepEqual(pipelockConfigFor(plan.next.routes, plan.next.policy).api_allowlist, ["github.com", "pypi.example.org"]);
+  t.deepEqual(fileChanges(live, plan.next).map((f) => f.name), ["routes.yaml"], "pipelock.yaml does not change at all");
+  // Without the extra, the host leaves pipelock with its route.
+  const bare = { ...live, policy: EMPTY_POLICY };
+  t.deepEqual(pipelockConfigFor(planChange({ kind: "egress_routes", routes: doc([{ host: "pypi.example.org" }]), base: bare.routes }, bare).next.routes, EMPTY_POLICY).api_allowlist, ["pypi.example.org"]);
+});
+
+test("plan: every kind names the stack config key it persists, and the MCP tool that proposes it", (t) => {
+  const keys = Object.values(PROPOSAL_KINDS).map((k) => k.configKey);
+  t.deepEqual(keys, ["routes", "pipelockAllowlist", "capabilityDockerfile"]);
+  t.deepEqual(Object.values(PROPOSAL_KINDS).map((k) => k.tool.name), ["propose_egress_routes", "propose_pipelock_allowlist", "propose_capability"]);
+});
+
+test("decisions are written once; the second writer is told", async (t) => {
   const dir = tmp();
   const d = { version: 1 as const, id: "p-0123abcd", decision: "rejected" as const, at: new Date().toISOString(), by: "op", reason: "no" };
-  t.true(writeDecisionExclusive(dir, d));
-  t.false(writeDecisionExclusive(dir, { ...d, decision: "approved", reason: undefined }));
-  t.is(readDecision(superviseLayout(dir).decisionFile("p-0123abcd")).decision, "rejected");
-  t.deepEqual(fs.readdirSync(superviseLayout(dir).decisionsDir), ["p-0123abcd.json"], "no temp files left");
+  t.true(await writeDecision(dir, d));
+  t.false(await writeDecision(dir, { ...d, decision: "approved", reason: undefined }));
+  t.is((await readDecision(dir, "p-0123abcd"))?.decision, "rejected");
+  t.deepEqual(fs.readdirSync(proposalPaths(dir).decisionsDir), ["p-0123abcd.json"], "no temp files left");
 });
 
-test("audit log: hash chain verifies, and any edit, deletion or reorder is detected", (t) => {
+test("audit log: hash chain verifies, and any edit, deletion or reorder is detected", async (t) => {
   const file = path.join(tmp(), "supervise.jsonl");
-  for (let i = 0; i < 5; i++) appendAudit(file, { type: "proposed", bottle: "dev", id: `p-0000000${i}`, actor: "agent", justification: `j${i}` });
-  const good = readAudit(file);
+  for (let i = 0; i < 5; i++) await appendAudit(file, { type: "proposed", bottle: "dev", id: `p-0000000${i}`, actor: "agent", justification: `j${i}` });
+  const good = await readAudit(file);
   t.true(good.ok);
   t.is(good.lines.length, 5);
   t.deepEqual(good.lines.map((l) => l.seq), [0, 1, 2, 3, 4]);
@@ -129,13 +156,13 @@ test("audit log: hash chain verifies, and any edit, deletion or reorder is detec
 
 test("audit log: two processes appending at once keep one unbroken chain", async (t) => {
   const file = path.join(tmp(), "supervise.jsonl");
-  const auditModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../sidecars/supervise/audit.ts");
+  const auditModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../store/audit.ts");
   const script = `import { appendAudit } from ${JSON.stringify(auditModule)};
-for (let i = 0; i < 100; i++) appendAudit(process.argv[1], { type: "merged", bottle: "dev", actor: process.argv[2] });`;
+for (let i = 0; i < 100; i++) await appendAudit(process.argv[1], { type: "merged", bottle: "dev", actor: process.argv[2] });`;
   const run = (who: string) =>
     new Promise<number>((resolve) => spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, file, who], { stdio: "inherit" }).on("exit", (c) => resolve(c ?? 1)));
   t.deepEqual(await Promise.all([run("a"), run("b")]), [0, 0]);
-  const v = readAudit(file);
+  const v = await readAudit(file);
   t.true(v.ok, v.problem);
   t.is(v.lines.length, 200);
   t.is(v.lines.filter((l) => l.actor === "a").length, 100);

@@ -11,13 +11,9 @@ import { docker, sleep } from "../lib/docker.ts";
 import { daemonError, engineApi, isNotFound } from "../lib/engine-api.ts";
 import { tarFiles } from "../lib/tar.ts";
 import type { DiffResult, ResourceDouble } from "./plugin.ts";
+import { DOCKER_TYPES } from "../../../contracts/docker.ts";
 
-export const DOCKER_TYPES = {
-  container: "docker:index/container:Container",
-  network: "docker:index/network:Network",
-  image: "docker:index/image:Image",
-  volume: "docker:index/volume:Volume",
-} as const;
+export { DOCKER_TYPES };
 
 const TF = "terraform-provider-docker internal/provider/";
 const labelsOf = (m: Record<string, string> | null | undefined) => Object.entries(m ?? {}).map(([label, value]) => ({ label, value }));

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { docker, dockerOk, sleep } from "../lib/docker.ts";
 import type { Registration } from "../../helpers/pulumi-mocks.ts";
-import { reloadCommand } from "../../../sidecars/common/reload.ts";
+import { reloadCommand } from "../../../contracts/docker.ts";
 import { DOCKER_TYPES, dockerDoubles } from "./docker.ts";
 import { UnimplementedFieldError, unimplementedFields } from "./fields.ts";
 import { tlsDoubles, TLS_TYPES } from "./tls.ts";

@@ -20,6 +20,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+// The release the gate is pinned to (the newest v8 the Go module proxy served on 2026-11-22).
+import { GITLEAKS_MODULE, GITLEAKS_VERSION } from "../../../contracts/git-gate.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Recipe (changing anything here changes the hash, hence the tag, hence a rebuild)
@@ -61,8 +63,6 @@ const APT_CONF: Record<string, string> = {
  */
 const STANDIN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "pipelock-standin");
 
-const GITLEAKS_MODULE = "github.com/zricethezav/gitleaks/v8";
-const GITLEAKS_VERSION = "v8.30.1"; // newest v8 the Go module proxy served on 2026-11-22
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EgressProxy, type AuditEntry, type EgressProxyOptions } from "../../../sidecars/egress/proxy.ts";
-import { parseRoutesDocument } from "../../../sidecars/egress/config.ts";
+import { parseRoutesDocument } from "../../../contracts/routes.ts";
 import { createTestCa, type TestCa } from "./tls.ts";
 import type { TestUpstream } from "./https-upstream.ts";
 

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { agentGitConfig } from "../../../sidecars/git-gate/gate.ts";
+import { agentGitConfig } from "../../../contracts/git-gate.ts";
 import { aptEnsure, freePort, killOnExit, waitForPort } from "./sshd.ts";
 
 /** What the gate's scripts need on the host (the image installs the same). */

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { GITLEAKS_MODULE, GITLEAKS_VERSION } from "../../../sidecars/git-gate/gate.ts";
+import { GITLEAKS_MODULE, GITLEAKS_VERSION } from "../../../contracts/git-gate.ts";
 
 function findGo(): string | undefined {
   for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/local/go/bin", path.join(os.homedir(), "go", "bin")]) {

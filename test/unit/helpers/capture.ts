@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { installMocks, settle, unwrap, type Registration } from "../../helpers/pulumi-mocks.ts";
 
+import { DOCKER_TYPES } from "../../../contracts/docker.ts";
 import { buildSidecars } from "../../../sidecars/build.ts";
 
 // Image resources check that each TypeScript sidecar is bundled, as `npm install` does.
@@ -24,10 +25,7 @@ export interface Capture {
 }
 
 export const TYPES = {
-  container: "docker:index/container:Container",
-  network: "docker:index/network:Network",
-  image: "docker:index/image:Image",
-  volume: "docker:index/volume:Volume",
+  ...DOCKER_TYPES,
   privateKey: "tls:index/privateKey:PrivateKey",
   selfSignedCert: "tls:index/selfSignedCert:SelfSignedCert",
   dynamic: "pulumi-nodejs:dynamic:Resource",

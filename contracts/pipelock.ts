@@ -1,15 +1,16 @@
 // The pipelock contract: the subset of pipelock's config we render, as a strict schema
 // whose literals pin the security properties (strict mode, forward proxy on, body
-// scanning block). The Pipelock component renders with it, the policy pack checks with
-// it, and supervise validates allowlist proposals with it. Facts: shared/facts/pipelock.md.
+// scanning block). pipelock.yaml is never edited, only rendered: from the routes and the
+// live policy document (contracts/policy.ts), at `pulumi up` and on approval. The policy
+// pack checks it with the same schema. Field meanings: pipelock's internal/config/config.go.
 import { z } from "zod";
 import YAML from "yaml";
-import { hostName, parseWith } from "../common/validation.ts";
+import { CONTAINER_PATHS, FILE_NAMES } from "./paths.ts";
+import { hostName, parseWith, parseYamlText } from "./validation.ts";
 
 export const PIPELOCK_PORT = 8888;
-/** Where the component mounts the live config directory (a directory: rename-replaced files stay visible). */
-export const PIPELOCK_CONFIG_DIR = "/etc/claude-bottle/pipelock";
-export const PIPELOCK_CONFIG_FILE = `${PIPELOCK_CONFIG_DIR}/pipelock.yaml`;
+/** The live config as pipelock sees it; its directory is mounted (rename-replaced files stay visible). */
+export const PIPELOCK_CONFIG_FILE = `${CONTAINER_PATHS.pipelockConfigDir}/${FILE_NAMES.pipelock}`;
 export const PIPELOCK_CA_DIR = "/etc/claude-bottle/pipelock-ca";
 
 /**
@@ -113,6 +114,6 @@ export function pipelockConfigToYaml(config: PipelockConfig): string {
   return "# Rendered by claude-bottle; live changes arrive through supervise approvals.\n" + YAML.stringify(config);
 }
 
-export function parsePipelockConfig(text: string, where = "pipelock.yaml"): PipelockConfig {
-  return parseWith(PipelockConfigSchema, YAML.parse(text), where);
+export function parsePipelockConfig(text: string, where: string = FILE_NAMES.pipelock): PipelockConfig {
+  return parseWith(PipelockConfigSchema, parseYamlText(text, where), where);
 }

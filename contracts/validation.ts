@@ -1,6 +1,7 @@
 // Shared by every contract schema: parse plain data with zod and turn failures into
 // errors that name the file, the key path and what was expected — never a stack trace.
 import { z } from "zod";
+import YAML from "yaml";
 
 export class ConfigError extends Error {
   constructor(
@@ -26,7 +27,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-export function levenshtein(a: string, b: string): number {
+function levenshtein(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
@@ -55,40 +56,40 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
 
 type AnySchema = z.core.$ZodType;
 
-/** Follow a data path through a schema to the object schema that holds it (for did-you-mean). */
-function schemaAt(schema: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
-  let node: AnySchema | undefined = schema;
-  const unwrap = (s: AnySchema): AnySchema => {
-    const def = (s as any)._zod.def;
-    switch (def.type) {
-      case "optional":
-      case "nullable":
-      case "default":
-      case "prefault":
-      case "readonly":
-      case "catch":
-        return unwrap(def.innerType);
-      case "pipe":
-        return unwrap(def.in);
-      case "lazy":
-        return unwrap(def.getter());
-      default:
-        return s;
-    }
-  };
-  for (const part of path) {
-    if (!node) return undefined;
-    node = unwrap(node);
-    const def = (node as any)._zod.def;
-    if (def.type === "object") node = def.shape[part as string];
-    else if (def.type === "array") node = def.element;
-    else if (def.type === "record") node = def.valueType;
-    else if (def.type === "union") {
-      node = def.options.find((o: AnySchema) => unwrap(o) && (unwrap(o) as any)._zod.def.type === "object" && part in (unwrap(o) as any)._zod.def.shape);
-      node = node ? (unwrap(node) as any)._zod.def.shape[part as string] : undefined;
-    } else return undefined;
+function unwrap(s: AnySchema): AnySchema {
+  const def = (s as any)._zod.def;
+  switch (def.type) {
+    case "optional":
+    case "nullable":
+    case "default":
+    case "prefault":
+    case "readonly":
+    case "catch":
+      return unwrap(def.innerType);
+    case "pipe":
+      return unwrap(def.in);
+    case "lazy":
+      return unwrap(def.getter());
+    default:
+      return s;
   }
-  return node ? unwrap(node) : undefined;
+}
+
+/** Follow a data path through a schema to the schema at its end (for did-you-mean); a union tries each option. */
+function schemaAt(schema: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
+  const node = unwrap(schema);
+  if (!path.length) return node;
+  const [part, ...rest] = path;
+  const def = (node as any)._zod.def;
+  if (def.type === "union") {
+    for (const option of def.options as AnySchema[]) {
+      const found = schemaAt(option, path);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const next = def.type === "object" ? def.shape[part as string] : def.type === "array" ? def.element : def.type === "record" ? def.valueType : undefined;
+  return next ? schemaAt(next, rest) : undefined;
 }
 
 function describeIssue(schema: AnySchema, issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]): string[] {
@@ -107,10 +108,11 @@ function describeIssue(schema: AnySchema, issue: z.core.$ZodIssue, prefix: reado
     return [`${at}: ${issue.message}`];
   }
   if (issue.code === "invalid_union" && issue.errors.length) {
-    // Report the branch that got furthest, rather than "invalid input".
-    const branches = issue.errors.map((errs) => errs.flatMap((e) => describeIssue(schema, { ...e, path: [...issue.path, ...e.path] } as z.core.$ZodIssue, prefix)));
-    branches.sort((a, b) => a.length - b.length);
-    return branches[0]!;
+    // Report the branch that got furthest into the data (deepest issue path), then the one
+    // with the fewest problems, rather than "invalid input".
+    const depth = (errs: z.core.$ZodIssue[]) => Math.max(...errs.map((e) => e.path.length));
+    const best = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0]!;
+    return best.flatMap((e) => describeIssue(schema, { ...e, path: [...issue.path, ...e.path] } as z.core.$ZodIssue, prefix));
   }
   if (issue.code === "invalid_key") {
     return [`${at}: invalid name: ${issue.issues.map((i) => i.message).join("; ")}`];
@@ -158,8 +160,33 @@ export const envVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name like GITHUB_TOKEN" });
 
+/** YAML text as plain data; a syntax error (or a duplicate key) is a ConfigError with line numbers. */
+export function parseYamlText(text: string, where: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(where, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: not valid YAML: ${e.message.split("\n")[0]}`));
+  }
+  return doc.toJS();
+}
+
+/** A listen address: `host:port`, `[v6]:port`, or `:port` (all interfaces). */
+export const ListenSchema = z.string().regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]]*):\d{1,5}$/, { message: 'expected "host:port"' });
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  return { host: listen.slice(0, i).replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port: Number(listen.slice(i + 1)) };
+}
+
+type EnvSchema = z.ZodObject<z.ZodRawShape>;
+
+/** A sidecar's settings from its environment: only the schema's own keys are read. */
+export function settingsFromEnv<S extends EnvSchema>(schema: S, env: NodeJS.ProcessEnv, where: string): z.output<S> {
+  const picked = Object.fromEntries(Object.keys(schema.shape).flatMap((k) => (env[k] !== undefined ? [[k, env[k]]] : [])));
+  return parseWith(schema, picked, where);
+}
+
 /** Validated settings as sorted `KEY=value` env lines (unset keys left out). */
-export function settingsToEnv<S extends AnySchema>(schema: S, settings: unknown, where: string): string[] {
+export function settingsToEnv<S extends EnvSchema>(schema: S, settings: z.input<S>, where: string): string[] {
   const parsed = parseWith(schema, settings, where) as Record<string, unknown>;
   return Object.entries(parsed)
     .filter(([, v]) => v !== undefined)

@@ -1,9 +1,11 @@
-// The egress contract: the routes document (live, reloadable) and the static settings
-// (container env). The Egress component renders both with these schemas; the sidecar
-// loads both with the same schemas. Nothing is parsed two ways.
+// The egress routes document: what the agent may reach over HTTP(S), and which credential
+// egress injects where. Egress loads it (routes.yaml, live); the Egress component renders it
+// at `pulumi up`; supervise and `bottle approve` propose and rewrite it; the policy pack checks
+// it. All with these schemas: nothing is parsed two ways.
 import { z } from "zod";
 import YAML from "yaml";
-import { envVarName, hostName, parseWith, settingsToEnv } from "../common/validation.ts";
+import { envVarName, hostName, parseWith, parseYamlText } from "./validation.ts";
+import { FILE_NAMES } from "./paths.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -19,6 +21,7 @@ export const AuthSchemeSchema = z
  * sends a request at all; egress swaps the placeholder for the real credential.
  */
 export const ROUTE_ROLES = ["claude_code_oauth", "anthropic_api_key"] as const;
+export type RouteRole = (typeof ROUTE_ROLES)[number];
 
 /** The only "credential" the agent ever holds. Not a secret; egress replaces it. */
 export const AGENT_PLACEHOLDER_TOKEN = "claude-bottle-placeholder";
@@ -34,13 +37,15 @@ export const RouteSchema = z
     path_allowlist: z
       .array(z.string().regex(/^\/[^\s?#]*$/, { message: 'expected a path prefix starting with "/" (no query or fragment)' }))
       .min(1)
-      .optional(),
+      .optional()
+      .describe("path prefixes (segment-aware) the route allows; unset = every path"),
     methods: z
       .array(z.string().transform((m) => m.toUpperCase()).pipe(z.enum(HTTP_METHODS)))
       .min(1)
-      .optional(),
-    auth: RouteAuthSchema.optional(),
-    role: z.enum(ROUTE_ROLES).optional(),
+      .optional()
+      .describe(`HTTP methods the route allows (${HTTP_METHODS.join(", ")}); unset = all of them`),
+    auth: RouteAuthSchema.optional().describe("the credential egress injects (the agent never holds it)"),
+    role: z.enum(ROUTE_ROLES).optional().describe("which placeholder the agent holds so its client sends requests to this route"),
   })
   .superRefine((route, ctx) => {
     if (route.role && !route.auth) {
@@ -77,8 +82,13 @@ export function renderRoutesYaml(doc: RoutesDocument): string {
   return "# Rendered by claude-bottle; approvals through supervise rewrite it.\n" + YAML.stringify(doc);
 }
 
-export function parseRoutesDocument(data: unknown, where = "routes.yaml"): RoutesDocument {
+export function parseRoutesDocument(data: unknown, where: string = FILE_NAMES.routes): RoutesDocument {
   return parseWith(RoutesDocumentSchema, data, where);
+}
+
+/** routes.yaml as written by renderRoutesYaml (or by hand). */
+export function parseRoutesYaml(text: string, where: string = FILE_NAMES.routes): RoutesDocument {
+  return parseRoutesDocument(parseYamlText(text, where) ?? {}, where);
 }
 
 /** Token env var names a routes document needs (egress refuses to start a route whose token is missing). */
@@ -86,37 +96,12 @@ export function tokenRefs(doc: RoutesDocument): string[] {
   return [...new Set(doc.routes.flatMap((r) => (r.auth ? [r.auth.token_ref] : [])))].sort();
 }
 
-/** Static settings, passed as container env; parsed by the sidecar from process.env. */
-export const EgressSettingsSchema = z.strictObject({
-  EGRESS_LISTEN: z.string().default("0.0.0.0:3128"),
-  EGRESS_ROUTES_FILE: z.string().default("/etc/claude-bottle/egress/routes.yaml"),
-  EGRESS_CA_CERT_FILE: z.string().default("/etc/claude-bottle/egress-ca/ca.pem"),
-  EGRESS_CA_KEY_FILE: z.string().default("/etc/claude-bottle/egress-ca/ca-key.pem"),
-  /** http://host:port of pipelock; unset = connect directly (standalone use, tests). */
-  EGRESS_UPSTREAM_PROXY: z.string().url().optional(),
-  /** Colon-separated PEM files trusted for the upstream leg, in addition to the system store (pipelock's CA, corporate CAs). */
-  EGRESS_UPSTREAM_CA_FILES: z.string().optional(),
-  EGRESS_AUDIT_LOG: z.string().default("/var/log/claude-bottle/egress.jsonl"),
-  /** Name of the supervise tool the 403 body points the agent to; unset = supervise is off. */
-  EGRESS_SUPERVISE_TOOL: z.string().optional(),
-});
-
-export type EgressSettings = z.output<typeof EgressSettingsSchema>;
-
-export const EGRESS_PORT = 3128;
-/**
- * Health endpoint, answered on the proxy port itself when the request is not a proxy request
- * (origin-form). Container healthcheck:
- * `node -e "require('http').get('http://127.0.0.1:3128/__egress/health',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"`
- */
-export const EGRESS_HEALTH_PATH = "/__egress/health";
-export const PROPOSE_ROUTES_TOOL = "propose_egress_routes";
-
-export function egressSettingsFromEnv(env: NodeJS.ProcessEnv): EgressSettings {
-  const picked = Object.fromEntries(Object.keys(EgressSettingsSchema.shape).flatMap((k) => (env[k] !== undefined ? [[k, env[k]]] : [])));
-  return parseWith(EgressSettingsSchema, picked, "egress environment");
+/** Hosts of a routes document (pipelock must let these through). */
+export function routeHosts(doc: RoutesDocument): string[] {
+  return [...new Set(doc.routes.map((r) => r.host))].sort();
 }
 
-export function egressSettingsToEnv(settings: z.input<typeof EgressSettingsSchema>): string[] {
-  return settingsToEnv(EgressSettingsSchema, settings, "egress settings");
+/** The roles a routes document's routes carry: all the agent container depends on. */
+export function routeRoles(doc: RoutesDocument): RouteRole[] {
+  return [...new Set(doc.routes.flatMap((r) => (r.role ? [r.role] : [])))].sort();
 }

@@ -11,6 +11,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "./io.ts";
 
 /** 2000-01-01T00:00:00Z: a fixed, plausible mtime for every entry. */
 export const FIXED_MTIME = 946684800;
@@ -93,57 +94,52 @@ function paxRecord(key: string, value: string): string {
 
 const pad = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
 
-/** Write a hash-stable tar of `dir` to `file`; returns its sha256. */
+/** Write a hash-stable tar of `dir` to `file` (atomically); returns its sha256. */
 export function writeWorkspaceTar(dir: string, file: string): WorkspaceTar {
   const entries = collect(dir);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, "w", 0o600);
   const hash = crypto.createHash("sha256");
   let bytes = 0;
-  const write = (b: Buffer) => {
-    fs.writeSync(fd, b);
-    hash.update(b);
-    bytes += b.length;
-  };
-  try {
-    for (const e of entries) {
-      const long = Buffer.byteLength(e.name) > 100 || (e.linkname !== undefined && Buffer.byteLength(e.linkname) > 100);
-      if (long) {
-        let pax = paxRecord("path", e.name);
-        if (e.linkname !== undefined) pax += paxRecord("linkpath", e.linkname);
-        const body = Buffer.from(pax, "utf8");
-        write(header({ name: "PaxHeader", mode: 0o644, size: body.length, type: "x" }));
-        write(body);
-        write(Buffer.alloc(pad(body.length)));
-      }
-      const type = e.type === "file" ? "0" : e.type === "dir" ? "5" : "2";
-      write(header({ name: e.name, mode: e.mode, size: e.size, type, linkname: e.linkname }));
-      if (e.type === "file") {
-        const src = fs.openSync(e.abs, "r");
-        try {
-          const chunk = Buffer.alloc(1 << 20);
-          let left = e.size;
-          while (left > 0) {
-            const n = fs.readSync(src, chunk, 0, Math.min(chunk.length, left), null);
-            if (n <= 0) throw new Error(`tar: ${e.abs} shrank while it was being read`);
-            write(chunk.subarray(0, n));
-            left -= n;
-          }
-        } finally {
-          fs.closeSync(src);
+  writeFileAtomic(
+    file,
+    (sink) => {
+      const write = (b: Buffer) => {
+        sink(b);
+        hash.update(b);
+        bytes += b.length;
+      };
+      for (const e of entries) {
+        const long = Buffer.byteLength(e.name) > 100 || (e.linkname !== undefined && Buffer.byteLength(e.linkname) > 100);
+        if (long) {
+          let pax = paxRecord("path", e.name);
+          if (e.linkname !== undefined) pax += paxRecord("linkpath", e.linkname);
+          const body = Buffer.from(pax, "utf8");
+          write(header({ name: "PaxHeader", mode: 0o644, size: body.length, type: "x" }));
+          write(body);
+          write(Buffer.alloc(pad(body.length)));
         }
-        write(Buffer.alloc(pad(e.size)));
+        const type = e.type === "file" ? "0" : e.type === "dir" ? "5" : "2";
+        write(header({ name: e.name, mode: e.mode, size: e.size, type, linkname: e.linkname }));
+        if (e.type === "file") {
+          const src = fs.openSync(e.abs, "r");
+          try {
+            const chunk = Buffer.alloc(1 << 20);
+            let left = e.size;
+            while (left > 0) {
+              const n = fs.readSync(src, chunk, 0, Math.min(chunk.length, left), null);
+              if (n <= 0) throw new Error(`tar: ${e.abs} shrank while it was being read`);
+              write(chunk.subarray(0, n));
+              left -= n;
+            }
+          } finally {
+            fs.closeSync(src);
+          }
+          write(Buffer.alloc(pad(e.size)));
+        }
       }
-    }
-    write(Buffer.alloc(BLOCK * 2));
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    try { fs.closeSync(fd); } catch { /* closed */ }
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+      write(Buffer.alloc(BLOCK * 2));
+    },
+    0o600,
+  );
   return { file, sha256: hash.digest("hex"), bytes, entries: entries.length };
 }
 
@@ -174,4 +170,10 @@ export function workspaceSnapshot(dir: string, snapshotFile: string, opts: { dry
   }
   if (opts.dryRun) return writeWorkspaceTar(dir, path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cb-workspace-")), path.basename(snapshotFile)));
   return writeWorkspaceTar(dir, snapshotFile);
+}
+
+/** Where a bottle keeps the snapshot of a workspace directory (one per source directory). */
+export function workspaceSnapshotFile(agentDir: string, workspaceDir: string): string {
+  const key = crypto.createHash("sha256").update(path.resolve(workspaceDir)).digest("hex").slice(0, 12);
+  return path.join(agentDir, `workspace-${key}.tar`);
 }

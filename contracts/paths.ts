@@ -1,0 +1,29 @@
+// Where the bottle's live files are, by name, and where each container sees them. The host
+// side of the same layout (the state directory) is store/layout.ts.
+
+/** File names, the same on the host and inside the containers. */
+export const FILE_NAMES = {
+  /** The egress routes document (contracts/routes.ts). */
+  routes: "routes.yaml",
+  /** pipelock's config, rendered from routes ∪ the live policy (contracts/pipelock.ts). */
+  pipelock: "pipelock.yaml",
+  /** The live policy document: what pipelock allows beyond the route hosts (contracts/policy.ts). */
+  policy: "policy.yaml",
+  egressAudit: "egress.jsonl",
+  superviseAudit: "supervise.jsonl",
+} as const;
+
+/** Mount points inside the containers. */
+export const CONTAINER_PATHS = {
+  /** routes.yaml; read-only in egress and supervise. */
+  egressConfigDir: "/etc/claude-bottle/egress",
+  /** pipelock.yaml and policy.yaml; read-only in pipelock and supervise. */
+  pipelockConfigDir: "/etc/claude-bottle/pipelock",
+  /** Proposals and decisions; read-write in supervise. */
+  superviseDir: "/var/lib/claude-bottle/supervise",
+  /** JSON-lines audit logs; read-write in egress and supervise. */
+  auditDir: "/var/log/claude-bottle",
+} as const;
+
+/** The system trust bundle of every Debian-based image (the agent's entrypoint rebuilds it). */
+export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";

@@ -1,0 +1,99 @@
+// The live documents of a bottle — routes, the live policy, pipelock's config (rendered from
+// those two) and the approved capability Dockerfile — read as one LiveState and written back
+// file by file, only where the rendered bytes differ. Used by the supervise server (the
+// agent's view, a proposal's base), the operator CLI (show, approve) and, through the same
+// renderers, the components at `pulumi up`.
+import path from "node:path";
+import { FILE_NAMES } from "../contracts/paths.ts";
+import { pipelockConfigToYaml } from "../contracts/pipelock.ts";
+import { EMPTY_POLICY, parsePolicyYaml, pipelockConfigFor, renderPolicyYaml } from "../contracts/policy.ts";
+import type { LiveState } from "../contracts/proposals.ts";
+import { parseRoutesYaml, renderRoutesYaml } from "../contracts/routes.ts";
+import type { Role } from "../contracts/labels.ts";
+import { localIo, type StateIo } from "./io.ts";
+import type { LivePaths, StateLayout } from "./layout.ts";
+import { proposalPaths } from "./proposals.ts";
+
+export interface CurrentConfig extends LiveState {
+  /** Problems reading the live files (reported, not fatal: the defaults stand in). */
+  problems: string[];
+}
+
+/** The files LiveState is kept in, in the order an approval writes them: pipelock allows a host before egress routes to it. */
+const LIVE_FILES = [
+  { name: FILE_NAMES.policy, path: (p: LivePaths) => p.policyFile, render: (s: LiveState) => renderPolicyYaml(s.policy) },
+  { name: FILE_NAMES.pipelock, path: (p: LivePaths) => p.pipelockFile, render: (s: LiveState) => pipelockConfigToYaml(pipelockConfigFor(s.routes, s.policy)), reload: "pipelock" as Role },
+  { name: FILE_NAMES.routes, path: (p: LivePaths) => p.routesFile, render: (s: LiveState) => renderRoutesYaml(s.routes), reload: "egress" as Role },
+];
+
+/** The live documents; a missing file reads as its empty default, a broken one too (and is reported). */
+export async function readLive(paths: LivePaths, io: StateIo = localIo): Promise<CurrentConfig> {
+  const problems: string[] = [];
+  const read = async <T>(file: string, parse: (text: string) => T, fallback: T): Promise<T> => {
+    try {
+      const text = await io.read(file);
+      return text === undefined ? fallback : parse(text);
+    } catch (err) {
+      problems.push((err as Error).message);
+      return fallback;
+    }
+  };
+  const routes = await read(paths.routesFile, (t) => parseRoutesYaml(t, paths.routesFile), { version: 1 as const, routes: [] });
+  const policy = await read(paths.policyFile, (t) => parsePolicyYaml(t, paths.policyFile), EMPTY_POLICY);
+  if ((await io.stamp(paths.policyFile)) === undefined && (await io.stamp(paths.pipelockFile)) !== undefined) {
+    problems.push(`${paths.policyFile} does not exist (the bottle was brought up by an older claude-bottle): run \`pulumi up\` once to write it`);
+  }
+  const dockerfile = await read(proposalPaths(paths.superviseDir).approvedDockerfile, (t): string | null => t, null);
+  return { routes, policy, dockerfile, problems };
+}
+
+/** A stamp of every live file: it changes whenever readLive's answer may. */
+export async function liveStamp(paths: LivePaths, io: StateIo = localIo): Promise<string> {
+  const files = [paths.routesFile, paths.policyFile, proposalPaths(paths.superviseDir).approvedDockerfile];
+  return (await Promise.all(files.map((f) => io.stamp(f)))).map((s) => s ?? "-").join("|");
+}
+
+export interface FileChange {
+  /** Name of the live file (routes.yaml, policy.yaml, pipelock.yaml, Dockerfile). */
+  name: string;
+  before: string;
+  after: string;
+}
+
+/** The live files whose bytes differ between two states: what an approval rewrites. */
+export function fileChanges(before: LiveState, after: LiveState): FileChange[] {
+  const changes: FileChange[] = LIVE_FILES.map((f) => ({ name: f.name, before: f.render(before), after: f.render(after) })).filter((c) => c.before !== c.after);
+  if (after.dockerfile !== null && after.dockerfile !== before.dockerfile) changes.push({ name: "Dockerfile", before: before.dockerfile ?? "", after: after.dockerfile });
+  return changes;
+}
+
+export interface WrittenLive {
+  /** Host paths written. */
+  files: string[];
+  /** Sidecars that read a rewritten file (to be told to reload now). */
+  reload: Role[];
+}
+
+/**
+ * Make the live files hold `next`: each file whose rendered bytes differ from what is on disk
+ * is replaced atomically (so a hand edit of a rendered file is undone, as `pulumi up` would). An approved Dockerfile is kept three times: the one `pulumi up`
+ * builds from, a copy named after the proposal (history), and supervise's view of it.
+ */
+export async function writeLive(layout: StateLayout, before: LiveState, next: LiveState, opts: { proposalId: string }, io: StateIo = localIo): Promise<WrittenLive> {
+  const out: WrittenLive = { files: [], reload: [] };
+  for (const f of LIVE_FILES) {
+    const file = f.path(layout);
+    const text = f.render(next);
+    if ((await io.read(file)) === text) continue;
+    await io.write(file, text);
+    out.files.push(file);
+    if (f.reload) out.reload.push(f.reload);
+  }
+  if (next.dockerfile !== null && next.dockerfile !== before.dockerfile) {
+    await io.write(path.join(layout.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
+    await io.write(proposalPaths(layout.superviseDir).approvedDockerfile, next.dockerfile);
+    await io.write(layout.capabilityDockerfile, next.dockerfile);
+    out.files.push(layout.capabilityDockerfile);
+  }
+  return out;
+}
