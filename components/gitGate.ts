@@ -43,7 +43,7 @@ export class GitGate extends pulumi.ComponentResource {
         ...hardened(args.identity, "git-gate"),
         name: args.containerName,
         image: args.image,
-        user: `${uid}:${uid}`,
+        user: uid,
         networksAdvanced: [
           { name: args.internalNetwork, aliases: [GIT_GATE_ALIAS] },
           { name: args.outsideNetwork },

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { hardened } from "./container.ts";
+import { NOBODY_UID } from "../contracts/docker.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { CONTAINER_PATHS } from "../contracts/paths.ts";
 import { PIPELOCK_CA_DIR, PIPELOCK_CONFIG_FILE, PIPELOCK_PORT, pipelockConfigToYaml } from "../contracts/pipelock.ts";
@@ -10,7 +11,7 @@ import type { StateLayout } from "../store/layout.ts";
 
 export const PIPELOCK_ALIAS = "pipelock";
 /** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. A bare uid (see operatorUser). */
-export const PIPELOCK_USER = "65534";
+export const PIPELOCK_USER = String(NOBODY_UID);
 const TRUST_DIR = "/etc/claude-bottle/pipelock-trust";
 
 export interface PipelockArgs {

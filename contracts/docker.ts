@@ -11,6 +11,15 @@ export const DOCKER_TYPES = {
   volume: "docker:index/volume:Volume",
 } as const;
 
+/**
+ * The uid of sidecars that hold a private key uploaded owned by them: "nobody". An upload with
+ * owner/group makes the docker provider copy with the daemon's CopyUIDGID option, and Docker
+ * before 28 then resolves the container's `user` in the HOST's passwd/getent (moby
+ * daemon/archive_tarcopyoptions_unix.go), where only a bare uid the host knows works — not
+ * "uid:gid", not an image-only uid such as 10001. 65534 is nobody on every Linux Docker host.
+ */
+export const NOBODY_UID = 65534;
+
 /** Docker's bridge driver option that leaves the bridge without an IPv4 address: members cannot reach the host. */
 export const INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4";
 

@@ -2,6 +2,7 @@
 // GitGate component next to each identity key; the gate's entrypoint and hooks read it with
 // jq), and the agent's gitconfig that routes every upstream URL to the gate. Identity keys
 // never appear in these documents.
+import { NOBODY_UID } from "./docker.ts";
 import { z } from "zod";
 import { parseWith } from "./validation.ts";
 
@@ -11,8 +12,8 @@ export const GIT_GATE_CONFIG_FILE = `${GIT_GATE_CONFIG_DIR}/upstreams.json`;
 export const GIT_GATE_KEYS_DIR = `${GIT_GATE_CONFIG_DIR}/keys`;
 /** The gate's own healthcheck script (sidecars/git-gate/healthcheck.sh, as the image installs it). */
 export const GIT_GATE_HEALTHCHECK = "/usr/local/lib/git-gate/healthcheck.sh";
-/** uid/gid of the non-root user the gate's daemon and hooks run as (sidecars/git-gate/Dockerfile). */
-export const GIT_GATE_UID = 10001;
+/** uid/gid the gate's daemon and hooks run as: nobody (see NOBODY_UID for why; sidecars/git-gate/Dockerfile). */
+export const GIT_GATE_UID = NOBODY_UID;
 
 /** The gitleaks release the gate is built and tested with (`go install …/gitleaks/v8@<this>`). */
 export const GITLEAKS_MODULE = "github.com/zricethezav/gitleaks/v8";

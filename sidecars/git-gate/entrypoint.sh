@@ -8,7 +8,7 @@
 #
 # Extra env (see lib.sh for the paths):
 #   GIT_GATE_LISTEN (0.0.0.0), GIT_GATE_PORT (9418)
-#   GIT_GATE_RUN_AS          user to drop to when started as root (the image sets "gate");
+#   GIT_GATE_RUN_AS          user to drop to when started as root (the image sets 65534, nobody);
 #                            keys are staged for that user before dropping.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,10 +29,11 @@ run_as=""
 if [ "$(id -u)" = 0 ] && [ -n "$GIT_GATE_RUN_AS" ]; then
   run_as=$GIT_GATE_RUN_AS
   id "$run_as" >/dev/null 2>&1 || die "GIT_GATE_RUN_AS=$run_as: no such user"
+  run_as_group=$(id -g "$run_as")
 fi
 # as USER: run a command as the daemon's user (so it owns what it creates)
 as_gate() {
-  if [ -n "$run_as" ]; then setpriv --reuid="$run_as" --regid="$run_as" --init-groups -- "$@"; else "$@"; fi
+  if [ -n "$run_as" ]; then setpriv --reuid="$run_as" --regid="$run_as_group" --init-groups -- "$@"; else "$@"; fi
 }
 
 setup() {
@@ -58,9 +59,9 @@ setup() {
   mkdir -p "$GIT_GATE_STATE/keys" "$GIT_GATE_STATE/known_hosts" "$GIT_GATE_BASE"
   chmod 700 "$GIT_GATE_STATE" "$GIT_GATE_STATE/keys" "$GIT_GATE_STATE/known_hosts"
   if [ -n "$run_as" ]; then
-    chown "$run_as:" "$GIT_GATE_STATE" "$GIT_GATE_STATE/keys" "$GIT_GATE_STATE/known_hosts" "$GIT_GATE_BASE"
+    chown "$run_as:$run_as_group" "$GIT_GATE_STATE" "$GIT_GATE_STATE/keys" "$GIT_GATE_STATE/known_hosts" "$GIT_GATE_BASE"
     if [ -n "$GIT_GATE_AUDIT_LOG" ]; then
-      touch "$GIT_GATE_AUDIT_LOG" && chown "$run_as:" "$GIT_GATE_AUDIT_LOG" || true
+      touch "$GIT_GATE_AUDIT_LOG" && chown "$run_as:$run_as_group" "$GIT_GATE_AUDIT_LOG" || true
     fi
   fi
 
@@ -79,7 +80,7 @@ setup() {
       printf '[%s]:%s %s\n' "$host" "$port" "$key" >"$GIT_GATE_STATE/known_hosts/$name"
     fi
     chmod 600 "$GIT_GATE_STATE/known_hosts/$name"
-    [ -z "$run_as" ] || chown "$run_as:" "$GIT_GATE_STATE/keys/$name" "$GIT_GATE_STATE/known_hosts/$name"
+    [ -z "$run_as" ] || chown "$run_as:$run_as_group" "$GIT_GATE_STATE/keys/$name" "$GIT_GATE_STATE/known_hosts/$name"
 
     repo="$GIT_GATE_BASE/$name.git"
     [ -d "$repo" ] || as_gate git init --quiet --bare "$repo"
@@ -97,7 +98,7 @@ daemon=(git daemon --reuseaddr --base-path="$GIT_GATE_BASE" --export-all --infor
   "$GIT_GATE_BASE")
 gate_log "serving ${daemon[*]}"
 if [ -n "$run_as" ]; then
-  exec setpriv --reuid="$run_as" --regid="$run_as" --init-groups --inh-caps=-all -- env HOME="$GIT_GATE_STATE" "${daemon[@]}"
+  exec setpriv --reuid="$run_as" --regid="$run_as_group" --init-groups --inh-caps=-all -- env HOME="$GIT_GATE_STATE" "${daemon[@]}"
 fi
 export HOME="${HOME:-$GIT_GATE_STATE}"
 exec "${daemon[@]}"

@@ -52,7 +52,7 @@ test.after.always(async () => {
   if (sshd) fs.rmSync(sshd.dir, { recursive: true, force: true });
 });
 
-test("the image mirrors, scans and forwards as the component runs it (root-owned key upload, read-only rootfs, runs as gate)", async (t) => {
+test("the image mirrors, scans and forwards as the component runs it (started as root: root-owned key upload, read-only rootfs, drops to nobody)", async (t) => {
   if (noDocker) {
     // Not run is not passed: outside CI say so and fail this one test; CI always has an engine.
     t.fail(`NOT RUN: ${noDocker} — start Docker (bash test/e2e/images/ensure-engine.sh) to run the image test`);
@@ -124,7 +124,7 @@ test("the image mirrors, scans and forwards as the component runs it (root-owned
   const daemon = ps.split("\n").find((l) => l.includes("git-daemon") || l.includes("git daemon"));
   t.truthy(daemon, ps);
   t.regex(daemon!, new RegExp(`^\\s*\\d+\\s+${GIT_GATE_UID}\\s`));
-  t.is((await must("docker", ["exec", name, "stat", "-c", "%U %a", "/var/lib/git-gate/keys/app"], { env: dockerEnv })).trim(), "gate 600");
+  t.is((await must("docker", ["exec", name, "stat", "-c", "%U %a", "/var/lib/git-gate/keys/app"], { env: dockerEnv })).trim(), "nobody 600");
   t.is((await run("docker", ["exec", name, "/usr/local/lib/git-gate/healthcheck.sh"], { env: dockerEnv })).code, 0);
   const audit = await must("docker", ["exec", name, "cat", "/tmp/audit.jsonl"], { env: dockerEnv });
   t.regex(audit, /"push-rejected"/);

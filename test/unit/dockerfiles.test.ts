@@ -43,7 +43,7 @@ test("images read their files where the components put them", (t) => {
   const gate = read("git-gate");
   t.true(gate.includes(`GIT_GATE_CONFIG=${GIT_GATE_CONFIG_FILE} `));
   t.true(gate.includes(`GIT_GATE_KEYS_DIR=${GIT_GATE_KEYS_DIR} `));
-  t.true(gate.includes(`useradd --uid ${GIT_GATE_UID} `));
+  t.true(gate.includes(`chown ${GIT_GATE_UID}:${GIT_GATE_UID} /srv/git /var/lib/git-gate`));
   t.true(gate.includes(`CMD ["${GIT_GATE_HEALTHCHECK}"]`));
   const agent = read("agent");
   t.true(agent.includes(`NODE_EXTRA_CA_CERTS=${AGENT_CA_FILE} `));
