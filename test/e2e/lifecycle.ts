@@ -42,6 +42,14 @@ export async function exportWithSecrets(b: BottleUnderTest): Promise<any> {
   return JSON.parse(out);
 }
 
+/** Secret values in a `--show-secrets` export are {sig, plaintext: <JSON>}: the plain values, as the policy analyzer sees them. */
+function plainOf(v: any): any {
+  if (v && typeof v === "object" && typeof v.plaintext === "string" && Object.keys(v).length === 2) return plainOf(JSON.parse(v.plaintext));
+  if (Array.isArray(v)) return v.map(plainOf);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainOf(x)]));
+  return v;
+}
+
 function stateFiles(b: BottleUnderTest): string[] {
   const files: string[] = [];
   const walk = (d: string) => {
@@ -92,7 +100,7 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     const exported = await exportWithSecrets(A);
     const keys = exported.deployment.resources
       .filter((r: any) => r.type === "tls:index/privateKey:PrivateKey")
-      .map((r: any) => String(r.outputs.privateKeyPem).split("\n")[1] ?? "")
+      .map((r: any) => String(plainOf(r.outputs.privateKeyPem)).split("\n")[1] ?? "")
       .filter((l: string) => l.length > 20);
     t.is(keys.length, 2, "both CA keys are in the (decrypted) export");
     const files = stateFiles(A);
@@ -112,7 +120,7 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     const exported = await exportWithSecrets(A);
     const resources = exported.deployment.resources
       .filter((r: any) => r.custom && !r.type.startsWith("pulumi:providers:"))
-      .map((r: any) => ({ type: r.type, name: String(r.urn).split("::").pop(), inputs: r.outputs ?? {} }));
+      .map((r: any) => ({ type: r.type, name: String(r.urn).split("::").pop(), inputs: plainOf(r.outputs ?? {}) }));
     const nets = resources.filter((r: any) => r.type === "docker:index/network:Network");
     t.true(nets.every((n: any) => n.inputs.ipamConfigs?.[0]?.gateway), "the engine reports an IPAM gateway for every network (inhibit_ipv4 or not)");
     const violations = mandatory(runPolicies(resources));
