@@ -6,6 +6,7 @@
 import { z } from "zod";
 import YAML from "yaml";
 import { CONTAINER_PATHS, FILE_NAMES } from "./paths.ts";
+import { jsonLine, type LoadEvent } from "./reload.ts";
 import { hostName, parseWith, parseYamlText } from "./validation.ts";
 
 export const PIPELOCK_PORT = 8888;
@@ -116,4 +117,59 @@ export function pipelockConfigToYaml(config: PipelockConfig): string {
 
 export function parsePipelockConfig(text: string, where: string = FILE_NAMES.pipelock): PipelockConfig {
   return parseWith(PipelockConfigSchema, parseYamlText(text, where), where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipelock's log, as the writers of pipelock.yaml and the operator read it. Mirrors pipelock's
+// internal/audit/logger.go (zerolog JSON on stdout: "event" startup / config_reload / error /
+// anomaly …) and internal/config/reload.go + internal/cli/runtime/server.go (plain text on
+// stderr: "pipelock: config reload failed: …", "WARNING: config reload: <field> - <message>").
+
+/**
+ * Refusals a restart gets past: pipelock refuses them on reload only. In strict mode ANY reload
+ * warning (a passthrough domain added, ssrf.ip_allowlist widened, a restart-only key changed)
+ * rejects the whole file ("rejected: security downgrade from strict mode"), and some keys are
+ * start-only ("… (requires restart)"). Not restartable: "implausibly empty config reload"
+ * (pipelock's guard against a torn file, in any mode) and parse/validation failures (the same
+ * file would fail at start).
+ */
+/** What restarting pipelock interrupts, told to the operator whenever a writer does it. */
+export const PIPELOCK_RESTART_INTERRUPTS =
+  "pipelock was down for about a second: the agent's HTTP(S) requests in flight through it (a streaming model reply included) were cut and fail or are retried by the client; the agent's session and every container stay";
+
+const RESTARTABLE_REFUSAL = /^rejected: (security downgrade from strict mode|.*requires restart)/;
+
+export function readPipelockLogLine(line: string): LoadEvent | undefined {
+  const j = jsonLine(line);
+  if (j) {
+    const hash = typeof j.config_hash === "string" ? j.config_hash : undefined;
+    if (j.event === "startup" && hash) return { kind: "loaded", sha256: hash, at: "start" };
+    if (j.event === "config_reload" && j.status === "success" && hash) return { kind: "loaded", sha256: hash, at: "reload" };
+    const error = typeof j.error === "string" ? j.error : "";
+    if (j.event === "error" && /^(rejected: |reload failed)/.test(error)) return { kind: "refused", reason: error, restartable: RESTARTABLE_REFUSAL.test(error) };
+    if (j.event === "error" && j.method === "CONFIG_RELOAD" && error) return { kind: "note", text: error };
+    return undefined;
+  }
+  const text = line.trim();
+  const failed = /^pipelock: config reload failed: (.*)$/.exec(text);
+  if (failed) return { kind: "refused", reason: `config reload failed: ${failed[1]}`, restartable: false };
+  if (/^WARNING: config reload/.test(text)) return { kind: "note", text };
+  // a start that fails prints its reason here and exits (a restart that does not come up)
+  if (/^pipelock: /.test(text)) return { kind: "note", text };
+  return undefined;
+}
+
+/**
+ * Lines of pipelock's log that say nothing to the operator, measured on the real binary (v2.3.0,
+ * shared facts "Measured on the real binary"): per intercepted CONNECT a warn "anomaly"
+ * `TLS MITM interception active` (forward.go, unconditional) and an error `use of closed network
+ * connection` (the relay's close path); the WARNINGs it prints at start; the anomaly about
+ * /metrics and /stats on a non-loopback listener when `metrics_listen` is not set (we set it).
+ * Reload WARNINGs are kept: they name the field that made a reload a refusal.
+ */
+export function isPipelockNoise(line: string): boolean {
+  if (/use of closed network connection/.test(line)) return true;
+  const j = jsonLine(line);
+  if (j) return j.event === "anomaly" && (j.scanner === "tls_intercept" || /\/metrics|\/stats/.test(String(j.reason ?? "") + String(j.url ?? "")));
+  return /^WARNING: (?!config reload)/.test(line.trim());
 }

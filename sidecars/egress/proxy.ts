@@ -33,6 +33,8 @@ export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Rec
 export interface EgressProxyOptions {
   ca: CaMaterial;
   routes: RoutesDocument;
+  /** sha256 of the routes file's bytes (reported by the health endpoint, as the reload log lines do). */
+  routesSha256?: string;
   /** Where token_refs are looked up (main passes process.env). */
   tokens: Readonly<Record<string, string | undefined>>;
   /** http://host:port of pipelock; unset = connect directly. */
@@ -92,6 +94,7 @@ class UpstreamRefused extends Error {
 export class EgressProxy {
   readonly leaves: LeafCache;
   private routes: readonly Route[];
+  private routesSha256: string | undefined;
   generation = 1;
   private readonly outer: http.Server;
   private readonly inner: http.Server;
@@ -106,6 +109,7 @@ export class EgressProxy {
   constructor(private readonly opts: EgressProxyOptions) {
     this.leaves = new LeafCache(opts.ca);
     this.routes = opts.routes.routes;
+    this.routesSha256 = opts.routesSha256;
     this.log = opts.log ?? (() => {});
     this.upstreamCtx = opts.upstreamCa ? tls.createSecureContext({ ca: opts.upstreamCa }) : undefined;
     this.proxyUrl = opts.upstreamProxy ? new URL(opts.upstreamProxy) : undefined;
@@ -134,8 +138,9 @@ export class EgressProxy {
   }
 
   /** Swap the route table; requests already decided keep going. */
-  setRoutes(doc: RoutesDocument): void {
+  setRoutes(doc: RoutesDocument, sha256?: string): void {
     this.routes = doc.routes;
+    this.routesSha256 = sha256;
     this.generation++;
   }
 
@@ -199,7 +204,7 @@ export class EgressProxy {
     if (url.startsWith("/")) {
       // Not a proxy request: only the health endpoint answers.
       if ((req.method === "GET" || req.method === "HEAD") && url === EGRESS_HEALTH_PATH) {
-        const body = JSON.stringify({ ok: !this.closing, routes: this.routes.length, generation: this.generation, leaves: this.leaves.minted });
+        const body = JSON.stringify({ ok: !this.closing, routes: this.routes.length, routes_sha256: this.routesSha256, generation: this.generation, leaves: this.leaves.minted });
         res.writeHead(this.closing ? 503 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
         res.end(body);
         return;
