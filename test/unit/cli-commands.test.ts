@@ -89,7 +89,7 @@ test("approve then reject: printed results; a decided proposal cannot be decided
     `approved ${a.id} (pipelock_allowlist) for bottle dev-coder`,
     "  + pipelock allowlist docs.example.net",
     `live: wrote ${fx.layout.policyFile}, ${fx.layout.pipelockFile}`,
-    "reload: reload signals off; cb-dev-pipelock reloads on the file change",
+    "reload: reload signals off: cb-dev-pipelock loads pipelock.yaml on the file change (not confirmed)",
     `persisted: wrote claude-bottle:pipelockAllowlist into ${path.join(fx.projectDir, "Pulumi.dev.yaml")}`,
   ]);
   t.deepEqual(await run(home, "approve", a.id), { code: 1, out: [], err: [`bottle: proposal ${a.id} is already approved`] });
