@@ -44,10 +44,12 @@ export const PipelockConfigSchema = z.strictObject({
     ca_cert: z.string(),
     ca_key: z.string(),
     passthrough_domains: hosts,
+    max_response_bytes: z.number().int().positive(),
   }),
   request_body_scanning: z.strictObject({
     enabled: z.literal(true),
     action: z.literal("block"),
+    max_body_bytes: z.number().int().positive(),
     scan_headers: z.literal(true),
     header_mode: z.literal("sensitive"),
     sensitive_headers: z.array(z.string()),
@@ -69,7 +71,26 @@ export interface PipelockConfigInput {
   allowlist: readonly string[];
   /** CIDRs exempt from the SSRF guard (e.g. a corporate upstream on a private range). */
   ssrfIpAllowlist?: readonly string[];
+  /** The largest response pipelock passes from an intercepted host, MiB. Default DEFAULT_MAX_RESPONSE_MIB. */
+  maxResponseMib?: number;
+  /** The largest request body pipelock passes to an intercepted host, MiB. Default DEFAULT_MAX_BODY_MIB. */
+  maxBodyMib?: number;
 }
+
+/**
+ * pipelock scans what crosses an intercepted (not passthrough) host before it passes it on, and
+ * blocks what it cannot scan: a response is read whole into memory, scanned, then sent
+ * (intercept.go: io.ReadAll up to tls_interception.max_response_bytes, 403 above it), and so is a
+ * request body (request_body_scanning.max_body_bytes, "fail-closed above this limit"). Its own
+ * defaults, 5 MiB each, block an npm or pip install of any larger package and most release
+ * tarballs. Ours: 128 MiB responses (a 100 MB download works; a response costs about its size in
+ * pipelock's memory while it is scanned, so the cap bounds that), 32 MiB bodies (uploads are
+ * rarer and smaller). The manifest raises or lowers them per bottle (pipelock.max_response_mib,
+ * pipelock.max_body_mib). Hosts in passthrough_domains (the LLM API) are spliced, never capped.
+ */
+export const DEFAULT_MAX_RESPONSE_MIB = 128;
+export const DEFAULT_MAX_BODY_MIB = 32;
+export const MIB = 1024 * 1024;
 
 /**
  * Headers pipelock's header DLP looks at. Authorization and X-Api-Key are left out on
@@ -97,10 +118,12 @@ export function renderPipelockConfig(input: PipelockConfigInput): PipelockConfig
       ca_cert: `${PIPELOCK_CA_DIR}/ca.pem`,
       ca_key: `${PIPELOCK_CA_DIR}/ca-key.pem`,
       passthrough_domains: [...LLM_API_HOSTS],
+      max_response_bytes: (input.maxResponseMib ?? DEFAULT_MAX_RESPONSE_MIB) * MIB,
     },
     request_body_scanning: {
       enabled: true,
       action: "block",
+      max_body_bytes: (input.maxBodyMib ?? DEFAULT_MAX_BODY_MIB) * MIB,
       scan_headers: true,
       header_mode: "sensitive",
       sensitive_headers: SCANNED_HEADERS,
