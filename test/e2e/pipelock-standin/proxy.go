@@ -173,7 +173,7 @@ func (s *server) dial(ctx context.Context, st *runtimeState, host, port string) 
 			s.log.stderr("%s\n", lastErr)
 			continue
 		}
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(ip, s.resolver.dialPort(port)))
 		if err == nil {
 			return c, nil
 		}
