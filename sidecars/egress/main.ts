@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EGRESS_LOG, egressSettingsFromEnv, type EgressSettings } from "../../contracts/egress.ts";
 import { SYSTEM_CA_BUNDLE } from "../../contracts/paths.ts";
+import { TOOL_NAMES } from "../../contracts/proposals.ts";
 import { tokenRefs } from "../../contracts/routes.ts";
 import { parseListen } from "../../contracts/validation.ts";
 import { EgressProxy, type AuditEntry, type LogFn } from "./proxy.ts";
@@ -59,6 +60,8 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<{ pro
     upstreamProxy: settings.EGRESS_UPSTREAM_PROXY,
     upstreamCa: upstreamCas(settings, tls.rootCertificates),
     superviseTool: settings.EGRESS_SUPERVISE_TOOL,
+    // supervise on: pipelock's allowlist refusals name the tool that widens it
+    pipelockTool: settings.EGRESS_SUPERVISE_TOOL ? TOOL_NAMES.pipelock_allowlist : undefined,
     audit: auditWriter(settings.EGRESS_AUDIT_LOG),
     log,
   });
