@@ -10,6 +10,12 @@ import { jsonLine, type LoadEvent } from "./reload.ts";
 import { hostName, parseWith, parseYamlText } from "./validation.ts";
 
 export const PIPELOCK_PORT = 8888;
+/**
+ * /metrics and /stats on loopback, off the proxy port: on 0.0.0.0 (the default, they share the
+ * proxy's listener) pipelock logs an "anomaly" at every start and reload (measured on v2.3.0).
+ * Start-only in pipelock: a change is a reload warning, which strict mode refuses (a restart).
+ */
+export const PIPELOCK_METRICS_LISTEN = "127.0.0.1:9090";
 /** The live config as pipelock sees it; its directory is mounted (rename-replaced files stay visible). */
 export const PIPELOCK_CONFIG_FILE = `${CONTAINER_PATHS.pipelockConfigDir}/${FILE_NAMES.pipelock}`;
 export const PIPELOCK_CA_DIR = "/etc/claude-bottle/pipelock-ca";
@@ -34,6 +40,7 @@ export const PipelockConfigSchema = z.strictObject({
     listen: z.string(),
     monitoring: z.strictObject({ max_requests_per_minute: z.number().int().positive() }),
   }),
+  metrics_listen: z.string(),
   forward_proxy: z.strictObject({
     enabled: z.literal(true),
     max_tunnel_seconds: z.number().int().positive(),
@@ -112,6 +119,7 @@ export function renderPipelockConfig(input: PipelockConfigInput): PipelockConfig
       // Claude Code is chatty; the per-domain limit cannot be switched off, only raised.
       monitoring: { max_requests_per_minute: 6000 },
     },
+    metrics_listen: PIPELOCK_METRICS_LISTEN,
     forward_proxy: { enabled: true, max_tunnel_seconds: 3600, idle_timeout_seconds: 1800 },
     tls_interception: {
       enabled: true,

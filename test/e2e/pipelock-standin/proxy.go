@@ -299,7 +299,10 @@ func (s *server) interceptTunnel(ctx context.Context, conn net.Conn, host, port 
 	}()
 	err := srv.Serve(ln)
 	close(done)
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+	// The single-connection listener ends every tunnel with net.ErrClosed; the real binary logs that
+	// as an error at each intercepted tunnel's end (measured on v2.3.0: "use of closed network
+	// connection", about one per request), and so does the stand-in.
+	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err

@@ -42,11 +42,13 @@ export async function standInWorkDir(upstream: TestUpstream, keyMode = 0o600): P
   return { dir, ca };
 }
 
-/** The rendered config with the CA paths of this work dir (the renderer pins the container paths). */
+/** The rendered config with the CA paths of this work dir (the renderer pins the container paths) and a free metrics port. */
 export function renderFor(dir: string, allowlist: string[], edit: (c: PipelockConfig) => void = () => {}, input: Partial<PipelockConfigInput> = {}): string {
   const c = renderPipelockConfig({ allowlist, ssrfIpAllowlist: ["127.0.0.1/32"], ...input });
   c.tls_interception.ca_cert = path.join(dir, "ca", "ca.pem");
   c.tls_interception.ca_key = path.join(dir, "ca", "ca-key.pem");
+  // tests run several stand-ins on this machine's loopback at once (in a container it is its own)
+  c.metrics_listen = "127.0.0.1:0";
   edit(c);
   return pipelockConfigToYaml(c);
 }
