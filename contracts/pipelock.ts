@@ -2,7 +2,9 @@
 // whose literals pin the security properties (strict mode, forward proxy on, body
 // scanning block). pipelock.yaml is never edited, only rendered: from the routes and the
 // live policy document (contracts/policy.ts), at `pulumi up` and on approval. The policy
-// pack checks it with the same schema. Field meanings: pipelock's internal/config/config.go.
+// pack checks it with the same schema. Field meanings: pipelock's internal/config/schema.go;
+// which release's schema this was read from, and what is not established about the pinned
+// 3.6.0: components/upstream-images.json "pipelock_schema".
 import { z } from "zod";
 import YAML from "yaml";
 import { CONTAINER_PATHS, FILE_NAMES } from "./paths.ts";
