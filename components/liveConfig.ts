@@ -68,7 +68,8 @@ const provider: pulumi.dynamic.ResourceProvider = {
     if (!outcome.ok) throw new Error(`${outcome.detail}. The change was not applied; fix the cause and run \`pulumi up\` again.`);
     // the engine shows what a dynamic provider prints: the operator reads that pipelock was restarted
     if (outcome.status === "restarted") console.log(`claude-bottle: ${outcome.detail}`);
-    return { outs: { ...news, sha256: sha256(news.content) } };
+    // and the state keeps what the last update did (`pulumi stack export`)
+    return { outs: { ...news, sha256: sha256(news.content), reload: outcome.detail } };
   },
   // Deleting leaves the file: state (routes, records) outlives the containers.
   async delete() {},
