@@ -127,7 +127,13 @@ async function waitLoaded(t: LiveTarget, mark: string, want: string, ms: number,
       else if (e.kind === "refused" && (e.sha256 === undefined || e.sha256 === want)) {
         // a multi-line message (yaml's "unmarshal errors:" list) continues on indented lines
         const more = lines.slice(i + 1, i + 6).filter((l, k, all) => /^\s/.test(l) && all.slice(0, k).every((x) => /^\s/.test(x)));
-        return { result: "refused", reason: [e.reason, ...more.map((l) => l.trim())].join(" "), restartable: e.restartable, notes };
+        // context logged after it counts too: docker stamps stdout and stderr apart, so a WARNING
+        // printed just before the refusal can carry a later timestamp
+        const after = lines.slice(i + 1).flatMap((l) => {
+          const n = t.read(l);
+          return n?.kind === "note" ? [n.text] : [];
+        });
+        return { result: "refused", reason: [e.reason, ...more.map((l) => l.trim())].join(" "), restartable: e.restartable, notes: [...notes, ...after] };
       }
     }
     const waited = Date.now() - started;

@@ -95,12 +95,8 @@ async function curl(args: string): Promise<{ status: number; reason: string; bod
 function httpLayer(r: { status: number; reason: string; body: string; raw: string }): Outcome {
   if (r.status === 200) return { blocked: false, layer: "-", evidence: `HTTP 200: ${r.raw.slice(0, 160)}` };
   if (r.reason === "pipelock_blocked") {
-    let code = "";
-    try {
-      code = String(JSON.parse(r.body).pipelock_reason ?? "");
-    } catch {
-      /* the body is cut at 600 bytes: the header alone credits pipelock */
-    }
+    // the body is cut at 600 bytes (JSON.parse would fail on a long message); the code comes early in it
+    const code = /"pipelock_reason":"([^"]+)"/.exec(r.body)?.[1] ?? "";
     return { blocked: true, layer: "pipelock", evidence: `HTTP ${r.status} ${r.reason}${code ? ` (${code})` : ""}` };
   }
   if (r.reason) return { blocked: true, layer: "egress", evidence: `HTTP ${r.status} ${r.reason}` };

@@ -3,7 +3,6 @@
 // to end, supervise is connected, an operator approval is live without replacing a
 // container, and git goes through git-gate.
 import type { ExecutionContext } from "ava";
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
@@ -12,6 +11,7 @@ import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../store/bottles.ts";
 import { stateLayout } from "../../store/layout.ts";
+import { sha256OfRun } from "../helpers/bytes.ts";
 
 export interface FunctionalContext {
   h: () => Harness | undefined;
@@ -23,14 +23,6 @@ export interface FunctionalContext {
 export const functionalResults: { title: string; result: "passed" | "FAILED" | "not run"; detail: string }[] = [];
 
 type Check = (t: ExecutionContext, h: Harness, A: BottleUnderTest) => Promise<void>;
-
-/** sha256 of `n` repetitions of one character, computed a MiB at a time. */
-function sha256Of(n: number, char: string): string {
-  const h = crypto.createHash("sha256");
-  const mib = Buffer.alloc(1 << 20, char);
-  for (let left = n; left > 0; left -= mib.length) h.update(left >= mib.length ? mib : mib.subarray(0, left));
-  return h.digest("hex");
-}
 
 /** curl inside the agent: status + body (through egress, as the agent's env says). */
 export async function agentCurl(A: BottleUnderTest, args: string) {
@@ -195,9 +187,9 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     const mem = await dockerOk(["stats", "--no-stream", "--format", "{{.MemUsage}}", A.containers.pipelock!.name]);
     t.log(`pipelock memory after: ${mem}`);
     t.regex(down.out, /HTTP\/1\.1 200/, down.out);
-    t.true(down.out.startsWith(sha256Of(DOWN, "a")), `the download arrived byte for byte: ${down.out.slice(0, 200)}`);
+    t.true(down.out.startsWith(sha256OfRun(DOWN, "a")), `the download arrived byte for byte: ${down.out.slice(0, 200)}`);
     const got = JSON.parse(up.out.split("\n")[0]!);
-    t.deepEqual({ bytes: got.bytes, sha256: got.sha256 }, { bytes: UP, sha256: sha256Of(UP, "b") }, `the upload arrived byte for byte: ${up.out.slice(0, 200)}`);
+    t.deepEqual({ bytes: got.bytes, sha256: got.sha256 }, { bytes: UP, sha256: sha256OfRun(UP, "b") }, `the upload arrived byte for byte: ${up.out.slice(0, 200)}`);
   });
 
   check("git: clone of the upstream URL goes through git-gate and equals the upstream; a clean push lands upstream", async (t, h, A) => {

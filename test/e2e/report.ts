@@ -24,8 +24,8 @@ export function pipelockBanner(standIn: string | undefined): string[] {
     return ["> **pipelock in this run was the real pipelock** (the image given in `CBTEST_PIPELOCK_IMAGE` / `CBTEST_PIPELOCK_BINARY`); the rows credited to pipelock were refused by it.", ""];
   }
   return [
-    "> **The pipelock layer in this run was the TEST-ONLY stand-in, not pipelock.** The real pipelock cannot be",
-    `> obtained on the machine that ran it (${cell(standIn)}). The bottle's pipelock container ran`,
+    "> **The pipelock layer in this run was the TEST-ONLY stand-in, not pipelock.**",
+    `> Why: ${cell(standIn)}. The bottle's pipelock container ran`,
     "> `test/e2e/pipelock-standin/` (Go), a double that mirrors pipelock's source behaviour by behaviour, each at the",
     "> pipelock file it names: strict config loading and the strict-mode reload refusals (`config/load.go`,",
     "> `config/reloadwarn.go`, `serve.go` ← pipelock `internal/config/load.go`, `reloadwarn.go`, `reload.go`,",

@@ -16,6 +16,7 @@ import { liveTarget, writeConfirmed } from "../../store/reload.ts";
 import { startTestUpstream, type TestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, proxiedAgent, startEgress, type Harness } from "./helpers/egress-harness.ts";
 import { freePort } from "./helpers/sshd.ts";
+import { pumpBytes, sha256OfRun } from "../helpers/bytes.ts";
 import { buildStandIn, renderFor, standInEnv, standInWorkDir, StandInProcess } from "./helpers/pipelock-standin.ts";
 
 const ROUTES = { version: 1, routes: [{ host: "api.test.example" }, { host: "other.example" }, { host: "x.wild.test.example" }] };
@@ -112,28 +113,11 @@ async function transfer(method: "GET" | "POST", pathname: string, bytes: number,
       res.on("error", reject);
     });
     req.on("error", reject);
-    if (method === "POST") {
-      const chunk = Buffer.alloc(MIB, 98);
-      let sent = 0;
-      const pump = () => {
-        while (sent < bytes) {
-          const n = Math.min(chunk.length, bytes - sent);
-          sent += n;
-          if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once("drain", pump);
-        }
-        req.end();
-      };
-      pump();
-    } else req.end();
+    if (method === "POST") pumpBytes(req, bytes, 98);
+    else req.end();
   });
 }
 
-const sha = (n: number, fill: number) => {
-  const h = crypto.createHash("sha256");
-  const mib = Buffer.alloc(MIB, fill);
-  for (let left = n; left > 0; left -= MIB) h.update(left >= MIB ? mib : mib.subarray(0, left));
-  return h.digest("hex");
-};
 
 // Bodies are scanned for secrets before they pass, which costs the stand-in (it mirrors pipelock's
 // body scan) about 2 s per MB here; the e2e tier sends the full 20 MB, this sends more than
@@ -145,10 +129,10 @@ test.serial("big transfers with the rendered caps: 100 MB down and 6 MB up throu
   const down = await transfer("GET", `/bytes/${100 * 1000 * 1000}`, 0);
   t.is(down.status, 200, down.body);
   t.is(down.received, 100 * 1000 * 1000);
-  t.is(down.sha256, sha(100 * 1000 * 1000, 97));
+  t.is(down.sha256, sha256OfRun(100 * 1000 * 1000, 97));
   const upload = await transfer("POST", "/sha256", UPLOAD);
   t.is(upload.status, 200, upload.body);
-  t.deepEqual(JSON.parse(upload.body), { bytes: UPLOAD, sha256: sha(UPLOAD, 98) });
+  t.deepEqual(JSON.parse(upload.body), { bytes: UPLOAD, sha256: sha256OfRun(UPLOAD, 98) });
   t.log(`100 MB down in ${(down.ms / 1000).toFixed(1)} s, ${UPLOAD / 1e6} MB up in ${(upload.ms / 1000).toFixed(1)} s (loopback, not a benchmark)`);
 });
 

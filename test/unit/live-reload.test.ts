@@ -204,3 +204,20 @@ esac
   t.false(log.includes("kill --signal"));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test("a WARNING stamped after the refusal (docker stamps stdout and stderr apart) is still quoted with it", async (t) => {
+  const p = pipelock("v1\n");
+  p.downgrades = () => false;
+  const hang = p.hangUp.bind(p);
+  p.hangUp = async () => {
+    if (p.mem.text.includes("late")) {
+      p.log.push(JSON.stringify({ level: "error", event: "error", method: "CONFIG_RELOAD", error: "rejected: security downgrade from strict mode" }));
+      p.log.push("WARNING: config reload: metrics_listen - metrics_listen changed — requires restart");
+      return;
+    }
+    await hang();
+  };
+  const out = await writeConfirmed(target(p), p.liveFile("late\n"), FAST);
+  t.false(out.ok);
+  t.regex(out.detail, /rejected: security downgrade from strict mode \(WARNING: config reload: metrics_listen - metrics_listen changed/);
+});

@@ -28,7 +28,7 @@ export async function buildStandIn(): Promise<string> {
 }
 
 /** A work dir with the pipelock CA (SEC1 key, 0600, as the component uploads it), hosts file and trust dir. */
-export async function standInWorkDir(upstream: TestUpstream, keyMode = 0o600): Promise<{ dir: string; ca: TestCa }> {
+export async function standInWorkDir(upstream: Pick<TestUpstream, "caFile">, keyMode = 0o600): Promise<{ dir: string; ca: TestCa }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-pl-standin-"));
   const ca = await createTestCa("pipelock stand-in test CA");
   fs.mkdirSync(path.join(dir, "ca"));
@@ -99,6 +99,11 @@ export class StandInProcess implements Sidecar {
     const deadline = Date.now() + 20_000;
     while (!this.exited && Date.now() < deadline && !this.all.slice(this.startAt).some((l) => l.includes('"event":"startup"'))) await new Promise((r) => setTimeout(r, 20));
     if (this.exited) await gone;
+  }
+
+  /** Its process id (while it runs). */
+  get pid(): number | undefined {
+    return this.exited ? undefined : this.child?.pid;
   }
 
   /** Every line it logged since it (last) started. */
