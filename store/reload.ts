@@ -86,9 +86,11 @@ export interface Timing {
   pollMs: number;
   /** With nothing logged this long, check whether the sidecar already runs the file (an identical reload pipelock skips). */
   quietMs: number;
+  /** How long a refusal that names no file waits for the wanted file to load after all (see waitLoaded). */
+  graceMs: number;
 }
 
-export const DEFAULT_TIMING: Timing = { reloadMs: 20_000, restartMs: 60_000, pollMs: 200, quietMs: 3_000 };
+export const DEFAULT_TIMING: Timing = { reloadMs: 20_000, restartMs: 60_000, pollMs: 200, quietMs: 3_000, graceMs: 1_500 };
 
 type Wait = { result: "loaded" } | { result: "refused"; reason: string; restartable: boolean; notes: string[] } | { result: "timeout"; notes: string[] };
 
@@ -107,12 +109,21 @@ async function runningHash(t: LiveTarget): Promise<string | undefined> {
   return last;
 }
 
-/** Read the log after `mark` until it says the sidecar loaded `want`, refused it, or `ms` passed. */
-async function waitLoaded(t: LiveTarget, mark: string, want: string, ms: number, timing: Timing, checkRunning: boolean): Promise<Wait> {
+/**
+ * Read the log after `mark` until it says the sidecar loaded `want`, refused it, or `ms` passed.
+ * A refusal that does not name the file it refused (pipelock's) may be of the previous write: a
+ * file watch fires on its own (pipelock: fsnotify, 100 ms debounce) and can reload the bytes a
+ * writer is just replacing. Such a refusal is final only when `want` is not loaded within
+ * `graceMs` after it. After a restart refusals are not read at all (they come from the process
+ * being stopped); only a start with `want` counts.
+ */
+async function waitLoaded(t: LiveTarget, mark: string, want: string, ms: number, timing: Timing, how: "reload" | "restart"): Promise<Wait> {
   const started = Date.now();
   let checked = false;
+  let refusedAt: number | undefined;
   for (;;) {
     const notes: string[] = [];
+    let refusal: Extract<Wait, { result: "refused" }> | undefined;
     let lines: string[];
     try {
       lines = await t.sidecar.lines(mark);
@@ -123,26 +134,27 @@ async function waitLoaded(t: LiveTarget, mark: string, want: string, ms: number,
       const e = t.read(lines[i]!);
       if (!e) continue;
       if (e.kind === "note") notes.push(e.text);
-      else if (e.kind === "loaded" && e.sha256 === want) return { result: "loaded" };
-      else if (e.kind === "refused" && (e.sha256 === undefined || e.sha256 === want)) {
+      else if (e.kind === "loaded" && e.sha256 === want && (how === "reload" || e.at === "start")) return { result: "loaded" };
+      else if (e.kind === "refused" && how === "reload" && (e.sha256 === undefined || e.sha256 === want)) {
         // a multi-line message (yaml's "unmarshal errors:" list) continues on indented lines
         const more = lines.slice(i + 1, i + 6).filter((l, k, all) => /^\s/.test(l) && all.slice(0, k).every((x) => /^\s/.test(x)));
-        // context logged after it counts too: docker stamps stdout and stderr apart, so a WARNING
-        // printed just before the refusal can carry a later timestamp
-        const after = lines.slice(i + 1).flatMap((l) => {
-          const n = t.read(l);
-          return n?.kind === "note" ? [n.text] : [];
-        });
-        return { result: "refused", reason: [e.reason, ...more.map((l) => l.trim())].join(" "), restartable: e.restartable, notes: [...notes, ...after] };
+        const r = { result: "refused" as const, reason: [e.reason, ...more.map((l) => l.trim())].join(" "), restartable: e.restartable, notes };
+        if (e.sha256 === want) return r;
+        refusal ??= r;
       }
+    }
+    if (refusal) {
+      refusedAt ??= Date.now();
+      // docker stamps stdout and stderr apart: a WARNING printed just before the refusal can come after it
+      if (Date.now() - refusedAt >= timing.graceMs) return { ...refusal, notes };
     }
     const waited = Date.now() - started;
     // pipelock skips a reload of the bytes it already runs (within 2 s of loading them) and logs nothing
-    if (checkRunning && !checked && waited >= timing.quietMs) {
+    if (how === "reload" && !refusal && !checked && waited >= timing.quietMs) {
       checked = true;
       if ((await runningHash(t)) === want) return { result: "loaded" };
     }
-    if (waited >= ms) return { result: "timeout", notes };
+    if (waited >= ms) return refusal ? { ...refusal, notes } : { result: "timeout", notes };
     await pause(timing.pollMs);
   }
 }
@@ -158,7 +170,7 @@ async function load(t: LiveTarget, f: LiveFile, text: string, how: "reload" | "r
       return { result: "refused", reason: (err as Error).message, restartable: false, notes: [] };
     }
   } else await t.sidecar.hangUp();
-  return waitLoaded(t, mark, sha256(text), how === "restart" ? timing.restartMs : timing.reloadMs, timing, how === "reload");
+  return waitLoaded(t, mark, sha256(text), how === "restart" ? timing.restartMs : timing.reloadMs, timing, how);
 }
 
 function why(w: Exclude<Wait, { result: "loaded" }>, ms: number): string {

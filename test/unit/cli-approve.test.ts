@@ -14,7 +14,7 @@ import { isDecided } from "../../store/proposals.ts";
 import { FakeSidecar } from "../helpers/fake-sidecar.ts";
 import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
 
-const FAST = { reloadMs: 400, restartMs: 400, pollMs: 10, quietMs: 150 };
+const FAST = { reloadMs: 400, restartMs: 400, pollMs: 10, quietMs: 150, graceMs: 60 };
 const supervisors: Supervisor[] = [];
 test.after.always(() => supervisors.forEach((s) => s.close()));
 

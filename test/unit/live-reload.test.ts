@@ -13,7 +13,7 @@ import { isPipelockNoise, readPipelockLogLine } from "../../contracts/pipelock.t
 import { dockerSidecar, stampedLines, writeConfirmed, SINCE_START, type LiveFile, type Sidecar } from "../../store/reload.ts";
 import { FakeSidecar } from "../helpers/fake-sidecar.ts";
 
-const FAST = { reloadMs: 400, restartMs: 400, pollMs: 10, quietMs: 150 };
+const FAST = { reloadMs: 400, restartMs: 400, pollMs: 10, quietMs: 150, graceMs: 60 };
 
 /** A pipelock double over an in-memory file (test/helpers/fake-sidecar.ts). */
 function pipelock(initial: string) {
@@ -220,4 +220,29 @@ test("a WARNING stamped after the refusal (docker stamps stdout and stderr apart
   const out = await writeConfirmed(target(p), p.liveFile("late\n"), FAST);
   t.false(out.ok);
   t.regex(out.detail, /rejected: security downgrade from strict mode \(WARNING: config reload: metrics_listen - metrics_listen changed/);
+});
+
+test("a refusal that names no file, followed by the wanted file loading (a file watch reloaded the previous write), is not taken for a refusal", async (t) => {
+  const p = pipelock("v1\n");
+  const hang = p.hangUp.bind(p);
+  p.hangUp = async () => {
+    // the watcher's reload of what was on disk a moment ago, refused; then ours
+    p.log.push(JSON.stringify({ level: "error", event: "error", method: "CONFIG_RELOAD", error: "rejected: security downgrade from strict mode" }));
+    await hang();
+  };
+  const out = await writeConfirmed(target(p), p.liveFile("v2\n"), FAST);
+  t.true(out.ok, out.detail);
+  t.is(out.status, "confirmed");
+});
+
+test("after a restart only its start counts: a refusal the stopping process logged is not the restart's", async (t) => {
+  const p = pipelock("v1\n");
+  const restart = p.restart.bind(p);
+  p.restart = async () => {
+    p.log.push(JSON.stringify({ level: "error", event: "error", method: "CONFIG_RELOAD", error: "rejected: security downgrade from strict mode" }));
+    await restart();
+  };
+  const out = await writeConfirmed(target(p, true), p.liveFile("v2 downgrade\n"), FAST);
+  t.true(out.ok, out.detail);
+  t.is(out.status, "restarted");
 });
