@@ -6,6 +6,8 @@ import path from "node:path";
 import { Bottle } from "./bottle.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
 import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
+import { daemonPlatform } from "./images.ts";
+import { PROPOSAL_KINDS } from "../contracts/proposals.ts";
 import { ConfigError } from "../contracts/validation.ts";
 
 export interface ProgramOptions {
@@ -19,6 +21,10 @@ export interface ProgramOptions {
   capabilityDockerfile?: string;
   /** Remove the agent's volumes on destroy (default: stack config claude-bottle:purgeOnDestroy, false). */
   purgeOnDestroy?: boolean;
+  /** The daemon's platform for image builds ("linux/amd64"); default: ask `docker version`. */
+  daemonPlatform?: string;
+  /** Where the stack's Pulumi.yaml lives (bottle.json tells `bottle approve` where to persist); default: the working directory. */
+  projectDir?: string;
   /** The daemon's runtimes; default: ask `docker info`. */
   daemonRuntimes?: readonly string[];
 }
@@ -39,8 +45,8 @@ export function bottleProgram(options: ProgramOptions = {}) {
     const spec = resolveBottle(loaded, {
       agent: options.agent ?? config.get("agent"),
       overrides: {
-        routes: config.getObject<unknown>("routes"),
-        pipelockAllowlist: config.getObject<unknown>("pipelockAllowlist"),
+        routes: config.getObject<unknown>(PROPOSAL_KINDS.egress_routes.configKey),
+        pipelockAllowlist: config.getObject<unknown>(PROPOSAL_KINDS.pipelock_allowlist.configKey),
       },
       env: options.env,
     });
@@ -50,10 +56,11 @@ export function bottleProgram(options: ProgramOptions = {}) {
       runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
       namePrefix: options.namePrefix ?? config.get("namePrefix"),
-      capabilityDockerfile: options.capabilityDockerfile ?? config.get("capabilityDockerfile"),
+      capabilityDockerfile: options.capabilityDockerfile ?? config.get(PROPOSAL_KINDS.capability.configKey),
       // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
       retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),
-      stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(".") },
+      stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(options.projectDir ?? ".") },
+      platform: options.daemonPlatform ?? daemonPlatform(),
     });
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
@@ -68,6 +75,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
     attach: bottle.attachCommand,
     resume: bottle.containerNames.apply((c) => `docker exec -it ${c.agent} claude --continue`),
     agentVolumes: bottle.agentVolumes,
+    images: bottle.images,
     stateDir: bottle.stateDir,
     auditDir: bottle.auditDir,
     proposalsDir: bottle.proposalsDir ?? "(supervise is off)",
