@@ -164,7 +164,7 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     t.log(lines.join(" / "));
     t.is(code, 0, lines.join("\n"));
     t.regex(lines.join("\n"), /sent SIGHUP to .*egress/);
-    t.regex(lines.join("\n"), /persisted: set routes on stack e2e \(pulumi config\)/, "persisted into the real stack through the Automation API");
+    t.regex(lines.join("\n"), /persisted: set claude-bottle:routes on stack e2e \(pulumi config\)/, "persisted into the real stack through the Automation API");
     const reply = await pending;
     t.regex(reply.stdout, /approved/i, `the agent's tool call returned the approval: ${reply.stdout.slice(0, 300)}${reply.stderr}`);
     let retry = await agentCurl(A, "https://approved.example/after");
