@@ -3,9 +3,10 @@
 // mocks with other configs. A user mistake becomes a RunError: a message, no stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { Bottle } from "./bottle.ts";
+import { Bottle, DEFAULT_NAME_PREFIX } from "./bottle.ts";
+import { baseImagesOf } from "./images.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
-import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
+import { resolveRuntime, type RuntimeSeams } from "./runtime.ts";
 import { ConfigError } from "../contracts/validation.ts";
 
 export interface ProgramOptions {
@@ -19,8 +20,8 @@ export interface ProgramOptions {
   capabilityDockerfile?: string;
   /** Remove the agent's volumes on destroy (default: stack config claude-bottle:purgeOnDestroy, false). */
   purgeOnDestroy?: boolean;
-  /** The daemon's runtimes; default: ask `docker info`. */
-  daemonRuntimes?: readonly string[];
+  /** Where the runtime choice asks the daemon and probes runsc (default: the docker CLI, a cache file). */
+  runtimeSeams?: RuntimeSeams;
 }
 
 export function bottleProgram(options: ProgramOptions = {}) {
@@ -44,12 +45,14 @@ export function bottleProgram(options: ProgramOptions = {}) {
       },
       env: options.env,
     });
-    const runtime = chooseRuntime(spec.bottle.runtime, options.daemonRuntimes ?? (spec.bottle.runtime === "runc" ? [] : daemonRuntimes()));
+    const namePrefix = options.namePrefix ?? config.get("namePrefix");
+    const choice = resolveRuntime(spec.bottle.runtime, { image: baseImagesOf(spec.bottle.images).BASE_IMAGE, namePrefix: namePrefix ?? DEFAULT_NAME_PREFIX }, options.runtimeSeams);
+    for (const n of choice.notes) void (n.level === "warn" ? pulumi.log.warn(n.message) : pulumi.log.info(n.message));
     bottle = new Bottle(spec.identity, {
       spec,
-      runtime,
+      runtime: choice.runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
-      namePrefix: options.namePrefix ?? config.get("namePrefix"),
+      namePrefix,
       capabilityDockerfile: options.capabilityDockerfile ?? config.get("capabilityDockerfile"),
       // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
       retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),
