@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +55,8 @@ export interface SidecarImageArgs {
   context?: string;
   /** Dockerfile path; default <context>/Dockerfile. */
   dockerfile?: string;
+  /** Target platform, e.g. "linux/amd64". Default: the docker provider picks its own (and warns). */
+  platform?: string;
 }
 
 /** A local image built from sidecars/<role>/Dockerfile; never pushed. */
@@ -71,8 +74,23 @@ export function sidecarImage(name: string, args: SidecarImageArgs, opts: pulumi.
     {
       imageName: args.imageName,
       skipPush: true,
-      build: { context, dockerfile, args: buildArgs },
+      build: { context, dockerfile, args: buildArgs, ...(args.platform ? { platform: args.platform } : {}) },
     },
     opts,
   );
+}
+
+/**
+ * The Docker daemon's platform ("linux/amd64"), or undefined when it cannot be asked. Images are
+ * built for it: unset, the docker provider builds for the machine running Pulumi and warns on
+ * every preview — wrong when DOCKER_HOST points at a host of another architecture.
+ */
+export function daemonPlatform(): string | undefined {
+  try {
+    const out = execFileSync("docker", ["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], { timeout: 10_000, stdio: ["ignore", "pipe", "ignore"] });
+    const platform = out.toString().trim();
+    return /^[a-z0-9]+\/[a-z0-9]+$/.test(platform) ? platform : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -11,6 +11,7 @@ import { E2E_RUNTIMES, inContainer, type BottleUnderTest, type Harness } from ".
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../store/bottles.ts";
+import { pulumiCli } from "./engine/stack.ts";
 import { stateLayout } from "../../store/layout.ts";
 import { daemonFacts } from "../../components/runtime.ts";
 
@@ -167,27 +168,32 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     }
     t.truthy(id, "a pending proposal appeared in the bottle's state (CLAUDE_BOTTLE_HOME)");
     if (!id) return;
-    // The stack's project dir (bottle.json) is the test process's cwd; point it at a temp dir so
-    // the approval persists into a throwaway Pulumi.<stack>.yaml, never into the repo.
-    const recordFile = stateLayout(A.stateDir).record;
-    const record = JSON.parse(fs.readFileSync(recordFile, "utf8"));
-    const projectDir = path.join(path.dirname(A.home), "project");
-    fs.mkdirSync(projectDir, { recursive: true });
-    fs.writeFileSync(recordFile, JSON.stringify({ ...record, projectDir }, null, 2) + "\n");
+    // bottle.json names the stack's workspace as project dir: the approval is persisted into the
+    // real stack through the Automation API and the real CLI (on PATH, with the stack's passphrase).
+    const cli = await pulumiCli();
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) };
-    const prevHome = process.env.CLAUDE_BOTTLE_HOME;
-    process.env.CLAUDE_BOTTLE_HOME = A.home;
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      CLAUDE_BOTTLE_HOME: A.home,
+      PATH: `${path.dirname(cli.command)}${path.delimiter}${process.env.PATH}`,
+      PULUMI_CONFIG_PASSPHRASE: A.stack.passphrase,
+      PULUMI_HOME: path.join(A.stack.workDir, "pulumi-home"),
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+    });
     let code: number;
     try {
       code = await bottleCli(["approve", id], { io, apply: { by: "e2e" } });
     } finally {
-      if (prevHome === undefined) delete process.env.CLAUDE_BOTTLE_HOME;
-      else process.env.CLAUDE_BOTTLE_HOME = prevHome;
+      for (const k of ["CLAUDE_BOTTLE_HOME", "PATH", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK"]) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
     t.log(lines.join(" / "));
     t.is(code, 0, lines.join("\n"));
     t.regex(lines.join("\n"), /sent SIGHUP to .*egress/);
+    t.regex(lines.join("\n"), /persisted: set routes on stack e2e \(pulumi config\)/, "persisted into the real stack through the Automation API");
     const reply = await pending;
     t.regex(reply.stdout, /approved/i, `the agent's tool call returned the approval: ${reply.stdout.slice(0, 300)}${reply.stderr}`);
     let retry = await agentCurl(A, "https://approved.example/after");

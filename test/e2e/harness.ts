@@ -247,12 +247,14 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
       const stateDir = path.join(home, bottle);
       const neutral = { ...base, RUNTIME: "runc", SSRF_ALLOW: [], EXTRA_HOSTS: {}, GIT: { upstreams: [] } };
       let manifest = renderManifest(tmp, bottle, neutral, neutral);
+      const workDir = path.join(tmp, `stack-${bottle}`);
       const stack = await t("stack init", () =>
         realStack({
           runId,
           stackName: bottle,
-          workDir: path.join(tmp, `stack-${bottle}`),
-          program: () => bottleProgram({ manifest, agent, env, stateDir, namePrefix: prefix }),
+          workDir,
+          // projectDir: where `bottle approve` persists approvals (the stack's own workspace)
+          program: () => bottleProgram({ manifest, agent, env, stateDir, namePrefix: prefix, projectDir: workDir }),
           log,
         }),
       );

@@ -53,3 +53,12 @@ test.serial("a fresh stack needs no config: every key Pulumi.yaml declares has a
     pulumi.runtime.setAllConfig({});
   }
 });
+
+test("images are built for the daemon's platform (no provider warning), and the built images are a stack output (`pulumi destroy` keeps them)", async (t) => {
+  const c = await captureBottle({ program: { daemonPlatform: "linux/arm64" } });
+  const images = c.byType("docker:index/image:Image");
+  t.true(images.length >= 4);
+  for (const i of images) t.is(i.inputs.build.platform, "linux/arm64", i.name);
+  t.deepEqual([...(c.outputs.images as string[])].sort(), images.map((i) => i.inputs.imageName).sort());
+  t.deepEqual((c.outputs.images as string[]).map((n) => n.split(":")[0]).sort(), ["claude-bottle-agent", "claude-bottle-egress", "claude-bottle-pipelock", "claude-bottle-supervise"]);
+});

@@ -58,6 +58,7 @@ export function captureBottle(opts: CaptureOptions = {}): Promise<Capture> {
       stateDir,
       namePrefix: opts.namePrefix,
       runtimeSeams: fakeDaemon(opts.daemonRuntimes ?? ["runc"]),
+      daemonPlatform: "linux/amd64",
       ...opts.program,
     });
     const outputs = (await unwrap(program as any)) as Record<string, unknown>;
