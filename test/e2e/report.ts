@@ -51,6 +51,8 @@ export function writeSecurityReport(
     /** Set when the pipelock container ran the TEST-ONLY stand-in: why the real pipelock is not in this run. */
     pipelockStandIn?: string;
     functional?: { title: string; result: string; detail: string }[];
+    /** Which OCI runtime each bottle's containers ran under (docker inspect HostConfig.Runtime). */
+    runtimes?: { bottle: string; role: string; requested: string; containers: Record<string, string> }[];
   },
 ): void {
   if (!results.length) return;
@@ -68,6 +70,15 @@ export function writeSecurityReport(
     "",
   ];
   lines.push(...pipelockBanner(meta.pipelockStandIn));
+  if (meta.runtimes?.length) {
+    lines.push("**Runtimes** in this run (`docker inspect` of each container; the attacks ran in the first bottle's agent):", "", "| bottle | used for | manifest `runtime` | agent ran under | sidecars ran under |", "| --- | --- | --- | --- | --- |");
+    for (const b of meta.runtimes) {
+      const { agent = "?", ...sidecars } = b.containers;
+      const side = Object.entries(sidecars).map(([role, rt]) => `${role} ${rt}`).join(", ");
+      lines.push(`| ${cell(b.bottle)} | ${cell(b.role)} | ${cell(b.requested)} | **${cell(agent === "runsc" ? "runsc (gVisor)" : agent)}** | ${cell(side)} |`);
+    }
+    lines.push("");
+  }
   if (meta.functional?.length) {
     lines.push("**Functional and lifecycle checks** on the same bottles (the allowed paths work, so the blocks above are not an artefact of a broken bottle; the stack behaves under `pulumi up`/`refresh`/`destroy`):", "", "| check | result |", "| --- | --- |");
     for (const f of meta.functional) lines.push(`| ${cell(f.title)} | ${f.result === "passed" ? "passed" : `**${f.result}**${f.detail ? `: ${cell(f.detail)}` : ""}`} |`);
