@@ -1,15 +1,16 @@
 // Approving and rejecting. An approval, for every proposal kind alike: plan it against the
-// live documents, write the files whose bytes change (atomically; the sidecars watch their
-// directories), signal a reload (best effort), persist the kind's stack config key, then
-// write the decision that wakes the waiting tool call. Decisions are written once: a
-// proposal is decided once, whoever is first.
-import { execFile } from "node:child_process";
+// live documents, write the files whose bytes change (atomically) one by one, each confirmed
+// by the sidecar that loads it (store/reload.ts: its log names the bytes written; pipelock is
+// restarted when it refuses a change on reload only), persist the kind's stack config key,
+// then write the decision that wakes the waiting tool call. A file that does not take puts
+// every file back and leaves the proposal pending: it is reported as not applied, never as
+// approved. Decisions are written once: a proposal is decided once, whoever is first.
 import os from "node:os";
-import { reloadCommand } from "../contracts/docker.ts";
 import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type Decision, type KindPlan } from "../contracts/proposals.ts";
 import { appendAudit } from "../store/audit.ts";
 import { localIo, LockBusyError } from "../store/io.ts";
-import { fileChanges, readLive, writeLive, type CurrentConfig, type FileChange } from "../store/live.ts";
+import { fileChanges, liveWrites, readLive, writeApprovedDockerfile, type CurrentConfig, type FileChange, type LiveWrite } from "../store/live.ts";
+import { dockerSidecar, liveTarget, writeConfirmed, type Sidecar, type Timing } from "../store/reload.ts";
 import { isDecided, proposalPaths, writeDecision } from "../store/proposals.ts";
 import { UserError, type FoundBottle, type FoundProposal } from "./bottles.ts";
 import { persistStackConfig, type PersistOptions } from "./persist.ts";
@@ -18,8 +19,12 @@ import { onPath } from "./which.ts";
 export interface ApplyOptions extends PersistOptions {
   /** Approve even though the live config moved under the proposal. */
   force?: boolean;
-  /** docker binary for reload signals; false = do not signal (tests). Default: `docker` on PATH. */
+  /** docker binary that reaches the sidecars; false = neither reload nor confirm (tests). Default: `docker` on PATH. */
   docker?: string | false;
+  /** How a sidecar container is reached (tests run the pipelock stand-in as a process). Default: through `docker`. */
+  sidecar?: (container: string) => Sidecar;
+  /** Deadlines of the reload confirmation (tests). */
+  timing?: Partial<Timing>;
   /** Operator name recorded in the decision. */
   by?: string;
 }
@@ -64,29 +69,54 @@ async function withApplyLock<T>(bottle: FoundBottle, fn: () => Promise<T>): Prom
   }
 }
 
-function run(bin: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { timeout: 10_000 }, (err, stdout, stderr) => resolve({ ok: !err, out: (err ? stderr || err.message : stdout).trim() }));
-  });
+/** How the approval reaches the container that loads a live file; undefined: it is not confirmed (tests only). */
+function sidecarReach(opts: ApplyOptions): ((container: string) => Sidecar) | undefined {
+  if (opts.sidecar) return opts.sidecar;
+  if (opts.docker === false) return undefined;
+  const bin = opts.docker ?? onPath("docker");
+  if (!bin) throw new UserError("cannot approve: no docker CLI on PATH, so the sidecars cannot be made to load the change and confirm it; nothing was changed");
+  return (container) => dockerSidecar(container, bin);
 }
 
-/** SIGHUP the given containers if docker is here and they run. Never throws. */
-export async function signalReload(containers: string[], docker: string | false | undefined): Promise<string[]> {
-  if (!containers.length) return [];
-  if (docker === false) return [`reload signals off; ${containers.join(", ")} reload${containers.length === 1 ? "s" : ""} on the file change`];
-  const bin = docker ?? onPath("docker");
-  if (!bin) return [`no docker CLI; ${containers.join(", ")} reload${containers.length === 1 ? "s" : ""} on the file change`];
-  const out: string[] = [];
-  for (const c of containers) {
-    const inspect = await run(bin, ["inspect", "-f", "{{.State.Running}}", c]);
-    if (!inspect.ok || inspect.out !== "true") {
-      out.push(`${c} is not running; it loads the new file when it starts`);
-      continue;
+/**
+ * Write the live files one by one; each one a sidecar loads is confirmed (store/reload.ts). The
+ * first that does not take puts back every file written before it, each confirmed again, and
+ * throws: nothing of the approval stays live.
+ */
+async function applyLive(bottle: FoundBottle, writes: LiveWrite[], opts: ApplyOptions): Promise<string[]> {
+  const reach = sidecarReach(opts);
+  const lines: string[] = [];
+  const done: LiveWrite[] = [];
+  const put = async (w: LiveWrite, content: string, previous: string | undefined) => {
+    const container = w.reload ? bottle.record.containers[w.reload] : undefined;
+    const write = (text: string) => localIo.write(w.file, text);
+    if (!w.reload || !container) {
+      await write(content);
+      return { ok: true, detail: "" };
     }
-    const kill = await run(bin, reloadCommand(c));
-    out.push(kill.ok ? `sent SIGHUP to ${c}` : `could not signal ${c} (${kill.out.split("\n")[0]}); it reloads on the file change`);
+    if (!reach) {
+      await write(content);
+      return { ok: true, detail: `reload signals off: ${container} loads ${w.name} on the file change (not confirmed)` };
+    }
+    return writeConfirmed(liveTarget(w.reload as "egress" | "pipelock", reach(container)), { name: w.name, content, previous, write }, opts.timing);
+  };
+  for (const w of writes) {
+    const out = await put(w, w.after, w.before);
+    if (!out.ok) {
+      const undone: string[] = [];
+      for (const d of done.reverse()) {
+        if (d.before === undefined) continue;
+        const back = await put(d, d.before, d.after);
+        undone.push(back.ok ? `${d.name} restored${back.detail ? ` (${back.detail})` : ""}` : `${d.name}: could not restore: ${back.detail}`);
+      }
+      throw new UserError(
+        `not applied: ${out.detail}` + (undone.length ? `\n  ${undone.join("\n  ")}` : "") + `\nThe proposal stays pending; approve it again once the cause is fixed, or reject it.`,
+      );
+    }
+    if (out.detail) lines.push(out.detail);
+    done.push(w);
   }
-  return out;
+  return lines;
 }
 
 export interface ApproveResult {
@@ -115,7 +145,9 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       );
     }
     const spec = kindSpec(proposal.change.kind);
-    const written = await writeLive(layout, plan.current, plan.next, { proposalId: proposal.id });
+    const writes = await liveWrites(layout, plan.next);
+    const reload = await applyLive(bottle, writes, opts);
+    const files = [...writes.map((w) => w.file), ...(await writeApprovedDockerfile(layout, plan.current, plan.next, { proposalId: proposal.id }))];
     const configKey = `${STACK_CONFIG_NAMESPACE}:${spec.configKey}`;
     let persisted: { how: "automation-api" | "stack-file" | "failed"; detail: string };
     try {
@@ -127,14 +159,13 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
     } catch (err) {
       persisted = { how: "failed", detail: `could not persist into the stack config: ${(err as Error).message}` };
     }
-    const reload = await signalReload(written.reload.flatMap((role) => bottle.record.containers[role] ?? []), opts.docker);
     const decision: Decision = {
       version: 1,
       id: proposal.id,
       decision: "approved",
       at: new Date().toISOString(),
       by: opts.by ?? operatorName(),
-      applied: { summary: plan.summary, files: written.files, persisted, reload, ...(spec.rebuild ? { command: rebuildCommand(bottle) } : {}) },
+      applied: { summary: plan.summary, files, persisted, reload, ...(spec.rebuild ? { command: rebuildCommand(bottle) } : {}) },
     };
     if (!(await writeDecision(layout.superviseDir, decision))) throw new UserError(`proposal ${proposal.id} is already decided`);
     await appendAudit(layout.auditFile, {
@@ -145,7 +176,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       actor: decision.by,
       key: proposal.key,
       summary: plan.summary,
-      files: written.files,
+      files,
       persisted: persisted.how,
       ...(plan.conflicts.length ? { forced: plan.conflicts } : {}),
     });

@@ -1,12 +1,16 @@
 // The operator CLI's commands as importable functions: each takes an Io and returns an
 // exit code, so tests run them and check exactly what they print.
+import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
+import { isPipelockNoise } from "../contracts/pipelock.ts";
 import { ConfigError } from "../contracts/validation.ts";
 import { readAudit } from "../store/audit.ts";
 import { allProposals, findBottles } from "../store/bottles.ts";
+import { stampedLines } from "../store/reload.ts";
 import { bottlesHome } from "../store/layout.ts";
 import { approve, planFor, reject, type ApplyOptions, type PlannedApproval } from "./apply.ts";
 import { bottleLabel, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
+import { onPath } from "./which.ts";
 import { lineDiff } from "./diff.ts";
 import { age, oneLine, sanitize, table } from "./text.ts";
 
@@ -29,6 +33,8 @@ export const USAGE = `usage: bottle <command>
   approve <id> [--force]       apply it live (no restart), persist it into the stack config
   reject <id> --reason "…"     refuse it; the agent reads the reason
   audit <bottle> [--json]      the bottle's audit log, hash chain verified
+  logs <bottle> <sidecar> [--all]
+                               a sidecar's recent log (pipelock, egress, …) without its known noise
   dashboard                    interactive view: ↑/↓ or j/k select, a approve, r reject, d diff, q quit
 
 Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
@@ -150,6 +156,34 @@ export async function cmdAudit(ctx: CommandContext, bottleName: string, json = f
   return 0;
 }
 
+/** Lines of a sidecar's log that say nothing to the operator (per sidecar; --all shows them). */
+const NOISE: Record<string, (line: string) => boolean> = { pipelock: isPipelockNoise };
+const LOG_LINES = 200;
+
+/** The last lines of a sidecar's log (stdout and stderr, as `docker logs`), known noise left out unless `all`. */
+export async function cmdLogs(ctx: CommandContext, bottleName: string, role: string, all = false): Promise<number> {
+  const bottle = await findBottle(bottleName, ctx.home ?? bottlesHome());
+  const container = bottle.record.containers[role];
+  if (!container) throw new UserError(`bottle ${bottle.record.identity} has no ${role} container (it has: ${Object.keys(bottle.record.containers).join(", ")})`);
+  const bin = ctx.apply?.docker || onPath("docker");
+  if (!bin) throw new UserError("no docker CLI on PATH");
+  const out = await new Promise<{ lines: { ns: bigint; text: string }[]; error?: string }>((resolve) =>
+    execFile(bin, ["logs", "--timestamps", "--tail", String(LOG_LINES), container], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ lines: [...stampedLines(stdout), ...stampedLines(stderr)], error: err ? (stderr || err.message).trim().split("\n")[0] : undefined }),
+    ),
+  );
+  if (out.error) throw new UserError(`cannot read the log of ${container}: ${out.error}`);
+  const noise = all ? undefined : NOISE[role];
+  let hidden = 0;
+  // stdout and stderr come apart from docker: merged again in the daemon's time order
+  for (const l of out.lines.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0))) {
+    if (noise?.(l.text)) hidden++;
+    else ctx.io.out(`${new Date(Number(l.ns / 1_000_000n)).toISOString()} ${sanitize(l.text)}`);
+  }
+  if (hidden) ctx.io.out(`(${hidden} of the last ${LOG_LINES} lines hidden: ${role}'s known noise; --all shows them)`);
+  return 0;
+}
+
 /** Entry: parse argv (without node and script), run, map user mistakes to a message + exit 1. */
 export async function main(argv: string[], ctx: CommandContext & { dashboard?: () => Promise<number> }): Promise<number> {
   let parsed;
@@ -157,7 +191,7 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { reason: { type: "string", short: "m" }, force: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: { reason: { type: "string", short: "m" }, force: { type: "boolean" }, json: { type: "boolean" }, all: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     });
   } catch (err) {
     ctx.io.err(`bottle: ${(err as Error).message}\n\n${USAGE}`);
@@ -189,6 +223,9 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
       case "audit":
         need(1, "one bottle (its name or identity)");
         return await cmdAudit(ctx, rest[0]!, values.json);
+      case "logs":
+        need(2, "a bottle and a sidecar (pipelock, egress, supervise, git-gate, agent)");
+        return await cmdLogs(ctx, rest[0]!, rest[1]!, values.all);
       case "dashboard":
         need(0, "no arguments");
         if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");

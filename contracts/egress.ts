@@ -3,6 +3,7 @@
 // egressSettingsFromEnv(). The routes document it loads is contracts/routes.ts.
 import { z } from "zod";
 import { CONTAINER_PATHS, FILE_NAMES } from "./paths.ts";
+import { jsonLine, type LoadEvent } from "./reload.ts";
 import { ListenSchema, settingsFromEnv, settingsToEnv } from "./validation.ts";
 
 export const EGRESS_PORT = 3128;
@@ -37,4 +38,25 @@ export function egressSettingsFromEnv(env: NodeJS.ProcessEnv): EgressSettings {
 
 export function egressSettingsToEnv(settings: z.input<typeof EgressSettingsSchema>): string[] {
   return settingsToEnv(EgressSettingsSchema, settings, "egress settings");
+}
+
+/**
+ * The log lines (JSON on stderr, `msg` field) that say which routes file egress runs: each
+ * carries `sha256`, the hash of the file's bytes, so a writer can confirm egress loaded exactly
+ * what it wrote (readEgressLogLine). A rejected file keeps the previous routes.
+ */
+export const EGRESS_LOG = {
+  listening: "egress listening",
+  reloaded: "routes reloaded",
+  rejected: "routes reload rejected; keeping the previous routes",
+} as const;
+
+export function readEgressLogLine(line: string): LoadEvent | undefined {
+  const j = jsonLine(line);
+  if (!j) return undefined;
+  const hash = typeof j.sha256 === "string" ? j.sha256 : undefined;
+  if ((j.msg === EGRESS_LOG.listening || j.msg === EGRESS_LOG.reloaded) && hash) return { kind: "loaded", sha256: hash, at: j.msg === EGRESS_LOG.listening ? "start" : "reload" };
+  if (j.msg === EGRESS_LOG.rejected) return { kind: "refused", reason: String(j.error ?? "invalid routes file"), restartable: false, ...(hash ? { sha256: hash } : {}) };
+  if (j.msg === "egress failed to start") return { kind: "note", text: String(j.error ?? "") };
+  return undefined;
 }

@@ -19,10 +19,17 @@ export const ExtraAllowlistSchema = z
 /** CIDRs exempt from pipelock's SSRF guard (e.g. a corporate upstream on a private range). */
 export const SsrfIpAllowlistSchema = z.array(z.cidrv4({ message: "expected an IPv4 CIDR like 10.20.0.0/16" }));
 
+/** pipelock's size caps for intercepted hosts, MiB (contracts/pipelock.ts DEFAULT_MAX_RESPONSE_MIB says why). */
+export const MaxResponseMibSchema = z.number().int().min(1).max(4096).describe("the largest response pipelock passes from an intercepted host, in MiB (it holds the whole response in memory while scanning it)");
+export const MaxBodyMibSchema = z.number().int().min(1).max(1024).describe("the largest request body pipelock passes to an intercepted host, in MiB");
+
 export const LivePolicySchema = z.strictObject({
   version: z.literal(1),
   pipelock_allowlist: ExtraAllowlistSchema,
   ssrf_ip_allowlist: SsrfIpAllowlistSchema,
+  /** Absent: pipelock's caps are our defaults. */
+  max_response_mib: MaxResponseMibSchema.optional(),
+  max_body_mib: MaxBodyMibSchema.optional(),
 });
 
 export type LivePolicy = z.output<typeof LivePolicySchema>;
@@ -45,5 +52,10 @@ export function effectiveAllowlist(routes: RoutesDocument, policy: LivePolicy): 
 
 /** pipelock.yaml's content, derived from the two live documents that decide it. */
 export function pipelockConfigFor(routes: RoutesDocument, policy: LivePolicy): PipelockConfig {
-  return renderPipelockConfig({ allowlist: effectiveAllowlist(routes, policy), ssrfIpAllowlist: policy.ssrf_ip_allowlist });
+  return renderPipelockConfig({
+    allowlist: effectiveAllowlist(routes, policy),
+    ssrfIpAllowlist: policy.ssrf_ip_allowlist,
+    maxResponseMib: policy.max_response_mib,
+    maxBodyMib: policy.max_body_mib,
+  });
 }

@@ -67,33 +67,44 @@ export function fileChanges(before: LiveState, after: LiveState): FileChange[] {
   return changes;
 }
 
-export interface WrittenLive {
-  /** Host paths written. */
-  files: string[];
-  /** Sidecars that read a rewritten file (to be told to reload now). */
-  reload: Role[];
+/** One live file an approval rewrites: its bytes before and after, and the sidecar that loads it. */
+export interface LiveWrite {
+  /** Name of the live file (routes.yaml, policy.yaml, pipelock.yaml). */
+  name: string;
+  /** Host path. */
+  file: string;
+  /** What is on disk now; undefined when the file does not exist. */
+  before: string | undefined;
+  after: string;
+  /** The sidecar that loads it (to be made to reload, and to confirm it). */
+  reload?: Role;
 }
 
 /**
- * Make the live files hold `next`: each file whose rendered bytes differ from what is on disk
- * is replaced atomically (so a hand edit of a rendered file is undone, as `pulumi up` would). An approved Dockerfile is kept three times: the one `pulumi up`
- * builds from, a copy named after the proposal (history), and supervise's view of it.
+ * The live files whose bytes on disk differ from what `next` renders to, in the order an
+ * approval writes them (pipelock allows a host before egress routes to it). Comparing with the
+ * disk, not with the state the plan started from, also undoes a hand edit of a rendered file,
+ * as `pulumi up` would.
  */
-export async function writeLive(layout: StateLayout, before: LiveState, next: LiveState, opts: { proposalId: string }, io: StateIo = localIo): Promise<WrittenLive> {
-  const out: WrittenLive = { files: [], reload: [] };
+export async function liveWrites(paths: LivePaths, next: LiveState, io: StateIo = localIo): Promise<LiveWrite[]> {
+  const out: LiveWrite[] = [];
   for (const f of LIVE_FILES) {
-    const file = f.path(layout);
-    const text = f.render(next);
-    if ((await io.read(file)) === text) continue;
-    await io.write(file, text);
-    out.files.push(file);
-    if (f.reload) out.reload.push(f.reload);
-  }
-  if (next.dockerfile !== null && next.dockerfile !== before.dockerfile) {
-    await io.write(path.join(layout.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
-    await io.write(proposalPaths(layout.superviseDir).approvedDockerfile, next.dockerfile);
-    await io.write(layout.capabilityDockerfile, next.dockerfile);
-    out.files.push(layout.capabilityDockerfile);
+    const file = f.path(paths);
+    const after = f.render(next);
+    const before = await io.read(file);
+    if (before !== after) out.push({ name: f.name, file, before, after, ...(f.reload ? { reload: f.reload } : {}) });
   }
   return out;
+}
+
+/**
+ * Keep an approved Dockerfile three times: the one `pulumi up` builds from, a copy named after the
+ * proposal (history), and supervise's view of it. Returns the host paths written.
+ */
+export async function writeApprovedDockerfile(layout: StateLayout, before: LiveState, next: LiveState, opts: { proposalId: string }, io: StateIo = localIo): Promise<string[]> {
+  if (next.dockerfile === null || next.dockerfile === before.dockerfile) return [];
+  await io.write(path.join(layout.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
+  await io.write(proposalPaths(layout.superviseDir).approvedDockerfile, next.dockerfile);
+  await io.write(layout.capabilityDockerfile, next.dockerfile);
+  return [layout.capabilityDockerfile];
 }

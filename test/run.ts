@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { avaCounts } from "./helpers/ava-summary.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ALL = ["unit", "integration", "e2e"] as const;
@@ -53,13 +54,12 @@ function runTier(tier: string): Promise<TierResult> {
     }, (TIER_LIMIT_MIN[tier] ?? 30) * 60_000);
     child.on("close", (code) => {
       clearTimeout(limit);
-      const count = (re: RegExp) => [...out.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
-      const failed = count(/^\s*(\d+) tests? failed/gm) + count(/^\s*(\d+) uncaught exceptions?/gm) + count(/^\s*(\d+) unhandled rejections?/gm);
+      const counts = avaCounts(out);
       resolve({
         tier,
-        passed: count(/^\s*(\d+) tests? passed/gm),
-        failed: failed || (code || timedOut ? 1 : 0),
-        skipped: count(/^\s*(\d+) tests? skipped/gm) + count(/^\s*(\d+) tests? todo/gm),
+        passed: counts.passed,
+        failed: counts.failed || (code || timedOut ? 1 : 0),
+        skipped: counts.skipped,
         code: timedOut ? 1 : code ?? 1,
         seconds: Math.round((Date.now() - started) / 100) / 10,
       });

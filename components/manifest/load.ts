@@ -166,6 +166,8 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
       ? parseWith(ExtraAllowlistSchema, parseOverride(opts.overrides.pipelockAllowlist), stackConfig(PROPOSAL_KINDS.pipelock_allowlist.configKey))
       : bottle.pipelock.allowlist,
     ssrf_ip_allowlist: bottle.pipelock.ssrf_ip_allowlist,
+    ...(bottle.pipelock.max_response_mib !== undefined ? { max_response_mib: bottle.pipelock.max_response_mib } : {}),
+    ...(bottle.pipelock.max_body_mib !== undefined ? { max_body_mib: bottle.pipelock.max_body_mib } : {}),
   };
 
   const problems: string[] = [];

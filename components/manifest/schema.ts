@@ -3,7 +3,7 @@
 // (routes, git upstream fields, pipelock hosts) are that contract's own schemas.
 import { z } from "zod";
 import { KnownHostKeySchema, SshUrlSchema, UpstreamNameSchema } from "../../contracts/git-gate.ts";
-import { ExtraAllowlistSchema, SsrfIpAllowlistSchema } from "../../contracts/policy.ts";
+import { ExtraAllowlistSchema, MaxBodyMibSchema, MaxResponseMibSchema, SsrfIpAllowlistSchema } from "../../contracts/policy.ts";
 import { RouteSchema } from "../../contracts/routes.ts";
 import { hostName } from "../../contracts/validation.ts";
 
@@ -43,6 +43,10 @@ export const BottleManifestSchema = z.strictObject({
     .strictObject({
       allowlist: ExtraAllowlistSchema.default([]).describe("extra hosts pipelock allows besides the egress route hosts"),
       ssrf_ip_allowlist: SsrfIpAllowlistSchema.default([]),
+      /** Default 128 (contracts/pipelock.ts DEFAULT_MAX_RESPONSE_MIB). */
+      max_response_mib: MaxResponseMibSchema.optional(),
+      /** Default 32 (contracts/pipelock.ts DEFAULT_MAX_BODY_MIB). */
+      max_body_mib: MaxBodyMibSchema.optional(),
     })
     .default({ allowlist: [], ssrf_ip_allowlist: [] }),
   git: z

@@ -42,6 +42,8 @@ export interface DecideContext {
   tokens?: Readonly<Record<string, string | undefined>>;
   /** The supervise tool the agent can call to ask for a route; unset = no how_to_ask. */
   superviseTool?: string;
+  /** The supervise tool that widens pipelock's allowlist; unset = no how_to_ask on pipelock's allowlist refusals. */
+  pipelockTool?: string;
 }
 
 export const DENY_REASONS = [
@@ -437,4 +439,92 @@ export function denyBody(d: Deny): Record<string, unknown> {
     };
   }
   return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipelock's refusals. pipelock (the next hop) answers a request it blocks with an ordinary HTTP
+// error, text/plain, carrying its block-reason header set (pipelock internal/blockreason/
+// blockreason.go, set by internal/proxy/blockheaders.go writeBlockedError on the forward,
+// CONNECT and intercepted paths): X-Pipelock-Block-Reason (a fixed code) with
+// X-Pipelock-Block-Reason-Version 1, plus -Severity, -Retry, -Layer (the scanner), and
+// X-Pipelock-Hint with explain_blocks (we render it on). An upstream could send those headers
+// too; that can only make egress record a refusal, never let something through.
+
+export interface PipelockBlock {
+  status: number;
+  /** X-Pipelock-Block-Reason: dlp_match, ssrf_private_ip, data_budget, parse_error, … */
+  code: string;
+  /** X-Pipelock-Block-Reason-Layer: the scanner (allowlist, body_dlp, ssrf, tls_response_blocked, …). */
+  layer?: string;
+  retry?: string;
+  hint?: string;
+  /** pipelock's own words (the first line of its body, e.g. "blocked: request body contains secret: AWS Access ID"). */
+  detail: string;
+}
+
+/** The manifest keys (pipelock.*) that raise pipelock's size caps; the operator's to change. */
+export const PIPELOCK_CAP_KEYS = { response: "pipelock.max_response_mib", body: "pipelock.max_body_mib" } as const;
+
+/** pipelock's refusal in a response, or undefined when the response is not one. */
+export function pipelockBlock(status: number, headers: Readonly<Record<string, string | readonly string[] | undefined>>, body: string): PipelockBlock | undefined {
+  const one = (name: string) => {
+    const v = headers[name];
+    return typeof v === "string" ? v : v?.[0];
+  };
+  const code = one("x-pipelock-block-reason");
+  if (status < 400 || !code || one("x-pipelock-block-reason-version") !== "1") return undefined;
+  const b: PipelockBlock = { status, code, detail: body.split("\n")[0]!.trim().slice(0, 300) };
+  const layer = one("x-pipelock-block-reason-layer");
+  const retry = one("x-pipelock-block-reason-retry");
+  const hint = one("x-pipelock-hint");
+  if (layer) b.layer = layer;
+  if (retry) b.retry = retry;
+  if (hint) b.hint = hint.slice(0, 300);
+  return b;
+}
+
+/** An allowlist refusal: pipelock labels it with the allowlist scanner (its reason code is the catch-all parse_error). */
+function isAllowlistBlock(b: PipelockBlock): boolean {
+  return b.layer === "allowlist" || /domain not in allowlist/.test(b.detail);
+}
+
+/** What the agent can do about a pipelock refusal, in words. */
+function pipelockAdvice(b: PipelockBlock, host: string, ctx: DecideContext): string {
+  if (isAllowlistBlock(b)) {
+    return ctx.pipelockTool
+      ? `${host} is not on pipelock's allowlist. Ask the operator with the ${ctx.pipelockTool} tool: send get_current_config's extra_allowlist plus "${host}".`
+      : `${host} is not on pipelock's allowlist, and supervise is off: only the operator can add it (the manifest's pipelock.allowlist).`;
+  }
+  // pipelock labels a fail-closed body (too big, compressed) with the body scanner's code: its words say which
+  if (b.code === "data_budget" || /max_body_bytes|too large|scan ceiling/.test(b.detail)) {
+    return `The transfer is larger than what pipelock scans (its size caps). Only the operator can raise them (the manifest's ${PIPELOCK_CAP_KEYS.response} / ${PIPELOCK_CAP_KEYS.body}); a smaller download or upload works.`;
+  }
+  if (b.code === "compressed_response" || /compressed|Content-Encoding/.test(b.detail)) return "pipelock cannot scan compressed content, so it refuses it: send or ask for it uncompressed.";
+  if (b.code === "dlp_match") return "pipelock found what looks like a secret in the request. Secrets never leave the bottle, and no proposal changes that: send the request without it.";
+  if (b.code.startsWith("ssrf")) return `${host} resolves to an internal address; pipelock's SSRF guard refuses that. Only the operator can exempt an address range (the manifest's pipelock.ssrf_ip_allowlist).`;
+  if (b.retry === "transient") return "This is temporary (a rate limit or a pause): retry later.";
+  return "Only the operator can change pipelock's policy.";
+}
+
+/** The refusal egress answers the agent with (and audits) when pipelock refused a request it forwarded. */
+export function pipelockRefusal(b: PipelockBlock, req: { host: string; method: string; path: string }, ctx: DecideContext = {}): { status: number; reason: "pipelock_blocked"; body: Record<string, unknown> } {
+  const body: Record<string, unknown> = {
+    blocked: true,
+    layer: "pipelock",
+    reason: "pipelock_blocked",
+    pipelock_reason: b.code,
+    message: `pipelock, the bottle's outbound firewall behind egress, refused this request: ${b.detail || b.code}. ${pipelockAdvice(b, req.host, ctx)}`,
+    host: req.host,
+    method: req.method,
+    path: req.path,
+  };
+  if (b.hint) body.pipelock_hint = b.hint;
+  if (ctx.pipelockTool && isAllowlistBlock(b)) {
+    body.how_to_ask = {
+      tool: ctx.pipelockTool,
+      add_to_allowlist: req.host,
+      hint: `Call the ${ctx.pipelockTool} tool with the full extra allowlist (get_current_config's extra_allowlist) plus "${req.host}"; the request works once the operator approves.`,
+    };
+  }
+  return { status: b.status, reason: "pipelock_blocked", body };
 }

@@ -7,8 +7,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { egressSettingsFromEnv, type EgressSettings } from "../../contracts/egress.ts";
+import { EGRESS_LOG, egressSettingsFromEnv, type EgressSettings } from "../../contracts/egress.ts";
 import { SYSTEM_CA_BUNDLE } from "../../contracts/paths.ts";
+import { TOOL_NAMES } from "../../contracts/proposals.ts";
 import { tokenRefs } from "../../contracts/routes.ts";
 import { parseListen } from "../../contracts/validation.ts";
 import { EgressProxy, type AuditEntry, type LogFn } from "./proxy.ts";
@@ -52,26 +53,29 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<{ pro
   const proxy = new EgressProxy({
     ca: { certPem: fs.readFileSync(settings.EGRESS_CA_CERT_FILE, "utf8"), keyPem: fs.readFileSync(settings.EGRESS_CA_KEY_FILE, "utf8") },
     routes: initial.doc,
+    routesSha256: initial.hash,
     // Only the variables routes name are handed to the policy; re-read on each request so a
     // token the routes gain on reload is found when the container has it.
     tokens: new Proxy({} as Record<string, string | undefined>, { get: (_t, k) => (typeof k === "string" ? env[k] : undefined) }),
     upstreamProxy: settings.EGRESS_UPSTREAM_PROXY,
     upstreamCa: upstreamCas(settings, tls.rootCertificates),
     superviseTool: settings.EGRESS_SUPERVISE_TOOL,
+    // supervise on: pipelock's allowlist refusals name the tool that widens it
+    pipelockTool: settings.EGRESS_SUPERVISE_TOOL ? TOOL_NAMES.pipelock_allowlist : undefined,
     audit: auditWriter(settings.EGRESS_AUDIT_LOG),
     log,
   });
   const addr = await proxy.listen(port, host);
-  log("info", "egress listening", { address: `${addr.address}:${addr.port}`, routes: initial.doc.routes.length, upstream: settings.EGRESS_UPSTREAM_PROXY ?? "direct", tokens: tokenRefs(initial.doc) });
+  log("info", EGRESS_LOG.listening, { address: `${addr.address}:${addr.port}`, routes: initial.doc.routes.length, sha256: initial.hash, upstream: settings.EGRESS_UPSTREAM_PROXY ?? "direct", tokens: tokenRefs(initial.doc) });
 
   const watcher = new RoutesWatcher({
     file: settings.EGRESS_ROUTES_FILE,
     log,
     initialHash: initial.hash,
     apply: (doc, hash) => {
-      proxy.setRoutes(doc);
+      proxy.setRoutes(doc, hash);
       warnMissing(env, doc);
-      log("info", "routes reloaded", { routes: doc.routes.length, generation: proxy.generation, sha256: hash });
+      log("info", EGRESS_LOG.reloaded, { routes: doc.routes.length, generation: proxy.generation, sha256: hash });
     },
   });
   watcher.start();

@@ -8,7 +8,7 @@ import tls from "node:tls";
 import { performance } from "node:perf_hooks";
 import { EGRESS_HEALTH_PATH } from "../../contracts/egress.ts";
 import type { Route, RoutesDocument } from "../../contracts/routes.ts";
-import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, type Allow, type Deny, type EgressRequest, type Scheme } from "./decide.ts";
+import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, pipelockBlock, pipelockRefusal, type Allow, type Deny, type EgressRequest, type PipelockBlock, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
 
 export interface AuditEntry {
@@ -26,6 +26,12 @@ export interface AuditEntry {
   status: number;
   bytes: number;
   ms: number;
+  /** Set when the refusal was pipelock's, not egress's (decision "deny", reason "pipelock_blocked"). */
+  layer?: "pipelock";
+  /** pipelock's X-Pipelock-Block-Reason code. */
+  pipelock_reason?: string;
+  /** pipelock's own words (its refusal's first line). */
+  detail?: string;
 }
 
 export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -33,6 +39,8 @@ export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Rec
 export interface EgressProxyOptions {
   ca: CaMaterial;
   routes: RoutesDocument;
+  /** sha256 of the routes file's bytes (reported by the health endpoint, as the reload log lines do). */
+  routesSha256?: string;
   /** Where token_refs are looked up (main passes process.env). */
   tokens: Readonly<Record<string, string | undefined>>;
   /** http://host:port of pipelock; unset = connect directly. */
@@ -40,6 +48,8 @@ export interface EgressProxyOptions {
   /** CA certificates (PEM) trusted on the upstream leg; unset = node's default roots. */
   upstreamCa?: string[];
   superviseTool?: string;
+  /** The supervise tool that widens pipelock's allowlist (named in the answer to pipelock's allowlist refusals). */
+  pipelockTool?: string;
   audit?: (entry: AuditEntry) => void;
   log?: LogFn;
   /** Direct mode only: where to dial for host:port (tests map names to 127.0.0.1). */
@@ -84,14 +94,20 @@ class UpstreamRefused extends Error {
   constructor(
     readonly status: number,
     readonly detail: string,
+    /** The CONNECT answer's headers, lower-case names (pipelock's block-reason set). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(`upstream proxy answered ${status}`);
   }
 }
 
+/** The largest refusal body read from pipelock (its bodies are one line). */
+const PIPELOCK_BODY_MAX = 8192;
+
 export class EgressProxy {
   readonly leaves: LeafCache;
   private routes: readonly Route[];
+  private routesSha256: string | undefined;
   generation = 1;
   private readonly outer: http.Server;
   private readonly inner: http.Server;
@@ -106,6 +122,7 @@ export class EgressProxy {
   constructor(private readonly opts: EgressProxyOptions) {
     this.leaves = new LeafCache(opts.ca);
     this.routes = opts.routes.routes;
+    this.routesSha256 = opts.routesSha256;
     this.log = opts.log ?? (() => {});
     this.upstreamCtx = opts.upstreamCa ? tls.createSecureContext({ ca: opts.upstreamCa }) : undefined;
     this.proxyUrl = opts.upstreamProxy ? new URL(opts.upstreamProxy) : undefined;
@@ -134,8 +151,9 @@ export class EgressProxy {
   }
 
   /** Swap the route table; requests already decided keep going. */
-  setRoutes(doc: RoutesDocument): void {
+  setRoutes(doc: RoutesDocument, sha256?: string): void {
     this.routes = doc.routes;
+    this.routesSha256 = sha256;
     this.generation++;
   }
 
@@ -199,7 +217,7 @@ export class EgressProxy {
     if (url.startsWith("/")) {
       // Not a proxy request: only the health endpoint answers.
       if ((req.method === "GET" || req.method === "HEAD") && url === EGRESS_HEALTH_PATH) {
-        const body = JSON.stringify({ ok: !this.closing, routes: this.routes.length, generation: this.generation, leaves: this.leaves.minted });
+        const body = JSON.stringify({ ok: !this.closing, routes: this.routes.length, routes_sha256: this.routesSha256, generation: this.generation, leaves: this.leaves.minted });
         res.writeHead(this.closing ? 503 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
         res.end(body);
         return;
@@ -264,7 +282,7 @@ export class EgressProxy {
   // One request.
 
   private ctx() {
-    return { tokens: this.opts.tokens, superviseTool: this.opts.superviseTool };
+    return { tokens: this.opts.tokens, superviseTool: this.opts.superviseTool, pipelockTool: this.opts.pipelockTool };
   }
 
   private requestOf(req: http.IncomingMessage, where: Pick<EgressRequest, "scheme" | "connectHost" | "connectPort" | "sni">): EgressRequest {
@@ -318,15 +336,40 @@ export class EgressProxy {
 
     let bytes = 0;
     let done = false;
-    const finish = (decision: AuditEntry["decision"], reason: string, status: number) => {
+    const finish = (decision: AuditEntry["decision"], reason: string, status: number, extra: Partial<AuditEntry> = {}) => {
       if (done) return;
       done = true;
-      this.audit({ decision, reason, scheme, host: d.host, method: req.method ?? "", path: d.path, route: d.routeIndex, injected: !!d.inject, stripped: d.strip.length ? d.strip : undefined, status, bytes, ms: performance.now() - started });
+      this.audit({ decision, reason, scheme, host: d.host, method: req.method ?? "", path: d.path, route: d.routeIndex, injected: !!d.inject, stripped: d.strip.length ? d.strip : undefined, status, bytes, ms: performance.now() - started, ...extra });
+    };
+    /** pipelock refused it: the agent reads which layer and what would help; the audit says pipelock denied it. */
+    const refusedByPipelock = (b: PipelockBlock) => {
+      const r = pipelockRefusal(b, { host: d.host, method: (req.method ?? "").toUpperCase(), path: d.path }, this.ctx());
+      bytes = refuse(res, r.status, r.reason, r.body);
+      req.resume();
+      finish("deny", r.reason, r.status, { layer: "pipelock", pipelock_reason: b.code, detail: b.detail });
     };
 
     const upReq = http.request(options);
     const bodyless = req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS" || req.method === "DELETE";
     upReq.on("response", (upRes) => {
+      if (pipelockBlock(upRes.statusCode ?? 0, upRes.headers, "")) {
+        // pipelock's refusal inside an intercepted tunnel, or of a cleartext request: read its one-line body, answer in our words
+        let text = "";
+        upRes.setEncoding("utf8");
+        upRes.on("data", (c: string) => {
+          text += c;
+          if (text.length > PIPELOCK_BODY_MAX) upRes.destroy();
+        });
+        let answered = false;
+        const answer = () => {
+          if (answered) return;
+          answered = true;
+          refusedByPipelock(pipelockBlock(upRes.statusCode ?? 0, upRes.headers, text)!);
+        };
+        upRes.once("end", answer);
+        upRes.once("close", answer);
+        return;
+      }
       const out: string[] = [];
       const raw = upRes.rawHeaders;
       for (let i = 0; i < raw.length; i += 2) {
@@ -353,6 +396,11 @@ export class EgressProxy {
       if (res.headersSent) {
         res.destroy();
         finish("error", "upstream_aborted", 0);
+        return;
+      }
+      const blocked = err instanceof UpstreamRefused ? pipelockBlock(err.status, err.headers, err.detail) : undefined;
+      if (blocked) {
+        refusedByPipelock(blocked);
         return;
       }
       const refused = err instanceof UpstreamRefused;
@@ -443,8 +491,13 @@ export class EgressProxy {
         const head = buf.subarray(0, end).toString("latin1");
         const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
         if (status !== 200) {
+          const headers: Record<string, string> = {};
+          for (const line of head.split("\r\n").slice(1)) {
+            const colon = line.indexOf(":");
+            if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+          }
           const detail = buf.subarray(end + 4, end + 4 + 300).toString("utf8").trim();
-          fail(new UpstreamRefused(status || 502, detail || head.split("\r\n")[0]!), raw);
+          fail(new UpstreamRefused(status || 502, detail || head.split("\r\n")[0]!, headers), raw);
           return;
         }
         raw.setTimeout(0);
@@ -461,6 +514,7 @@ export class EgressProxy {
     const entry: AuditEntry = { ts: new Date().toISOString(), ...e, ms: Math.round(e.ms * 100) / 100 };
     if (entry.route === undefined) delete entry.route;
     if (entry.stripped === undefined) delete entry.stripped;
+    for (const k of ["layer", "pipelock_reason", "detail"] as const) if (entry[k] === undefined) delete entry[k];
     this.opts.audit(entry);
   }
 }

@@ -3,12 +3,33 @@
 import fs from "node:fs";
 import path from "node:path";
 import { sha256 } from "../../contracts/hash.ts";
+import { EGRESS_LOG } from "../../contracts/egress.ts";
 import { parseRoutesYaml, type RoutesDocument } from "../../contracts/routes.ts";
 import type { LogFn } from "./proxy.ts";
 
+/** A routes file that failed validation, with the hash of the bytes that were refused. */
+export class RoutesFileRejected extends Error {
+  constructor(
+    message: string,
+    readonly hash: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
 export function loadRoutesFile(file: string): { doc: RoutesDocument; hash: string } {
-  const text = fs.readFileSync(file, "utf8");
-  return { doc: parseRoutesYaml(text, file), hash: sha256(text) };
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new RoutesFileRejected((err as Error).message, undefined);
+  }
+  const hash = sha256(text);
+  try {
+    return { doc: parseRoutesYaml(text, file), hash };
+  } catch (err) {
+    throw new RoutesFileRejected((err as Error).message, hash);
+  }
 }
 
 /** Routes whose token is not in the environment: they will be refused, so say it loudly. */
@@ -79,7 +100,7 @@ export class RoutesWatcher {
     try {
       loaded = loadRoutesFile(this.opts.file);
     } catch (err) {
-      this.opts.log("error", "routes reload rejected; keeping the previous routes", { file: this.opts.file, error: (err as Error).message });
+      this.opts.log("error", EGRESS_LOG.rejected, { file: this.opts.file, error: (err as Error).message, ...(err instanceof RoutesFileRejected && err.hash ? { sha256: err.hash } : {}) });
       return false;
     }
     if (!force && loaded.hash === this.hash) return false;

@@ -13,6 +13,7 @@ import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../store/bottles.ts";
 import { pulumiCli } from "./engine/stack.ts";
 import { stateLayout } from "../../store/layout.ts";
+import { sha256OfRun } from "../helpers/bytes.ts";
 import { daemonFacts } from "../../components/runtime.ts";
 
 export interface FunctionalContext {
@@ -192,7 +193,9 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     }
     t.log(lines.join(" / "));
     t.is(code, 0, lines.join("\n"));
-    t.regex(lines.join("\n"), /sent SIGHUP to .*egress/);
+    // confirmed, not just signalled: each sidecar's log named the sha256 of the file written
+    t.regex(lines.join("\n"), /reload: \S+-pipelock loaded pipelock\.yaml \(sha256 [0-9a-f]{12}…\)/);
+    t.regex(lines.join("\n"), /reload: \S+-egress loaded routes\.yaml \(sha256 [0-9a-f]{12}…\)/);
     t.regex(lines.join("\n"), /persisted: set claude-bottle:routes on stack e2e \(pulumi config\)/, "persisted into the real stack through the Automation API");
     const reply = await pending;
     t.regex(reply.stdout, /approved/i, `the agent's tool call returned the approval: ${reply.stdout.slice(0, 300)}${reply.stderr}`);
@@ -205,6 +208,24 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     t.is(retry.json?.server, "web");
     t.deepEqual(await containerIds(A), idsBefore, "no container was replaced or restarted");
   }, ["supervise"]);
+
+  check("big transfers through an intercepted allowed host (api.github.com: pipelock decrypts, scans and caps it): 100 MB down and 20 MB up end to end, byte for byte", async (t, _h, A) => {
+    t.timeout(15 * 60_000);
+    const agent = A.containers.agent!.name;
+    const url = "https://api.github.com/repos/octo/allowed";
+    const DOWN = 100 * 1000 * 1000;
+    const UP = 20 * 1000 * 1000;
+    const down = await inContainer(agent, `s=$(date +%s%N); curl -sS -m 600 -D /tmp/bh ${url}/__bytes/${DOWN} | sha256sum; e=$(date +%s%N); head -1 /tmp/bh; echo "ms=$(( (e - s) / 1000000 ))"; rm -f /tmp/bh`, 620);
+    const up = await inContainer(agent, `s=$(date +%s%N); head -c ${UP} /dev/zero | tr '\\0' b | curl -sS -m 600 -X POST -H 'content-type: application/octet-stream' --data-binary @- ${url}/__sha256; e=$(date +%s%N); echo; echo "ms=$(( (e - s) / 1000000 ))"`, 620);
+    const ms = (out: string) => Number(/ms=(\d+)/.exec(out)?.[1] ?? 0);
+    t.log(`100 MB down: ${(DOWN / 1e6 / (ms(down.out) / 1000)).toFixed(1)} MB/s (${ms(down.out)} ms); 20 MB up: ${(UP / 1e6 / (ms(up.out) / 1000)).toFixed(1)} MB/s (${ms(up.out)} ms)`);
+    const mem = await dockerOk(["stats", "--no-stream", "--format", "{{.MemUsage}}", A.containers.pipelock!.name]);
+    t.log(`pipelock memory after: ${mem}`);
+    t.regex(down.out, /HTTP\/1\.1 200/, down.out);
+    t.true(down.out.startsWith(sha256OfRun(DOWN, "a")), `the download arrived byte for byte: ${down.out.slice(0, 200)}`);
+    const got = JSON.parse(up.out.split("\n")[0]!);
+    t.deepEqual({ bytes: got.bytes, sha256: got.sha256 }, { bytes: UP, sha256: sha256OfRun(UP, "b") }, `the upload arrived byte for byte: ${up.out.slice(0, 200)}`);
+  });
 
   check("git: clone of the upstream URL goes through git-gate and equals the upstream; a clean push lands upstream", async (t, h, A) => {
     const url = A.gitUpstream!.url;

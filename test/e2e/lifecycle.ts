@@ -9,7 +9,9 @@ import path from "node:path";
 import YAML from "yaml";
 import type { BottleUnderTest, Harness } from "./harness.ts";
 import { agentCurl } from "./functional.ts";
-import { dockerOk, sleep } from "./lib/docker.ts";
+import { docker, dockerOk, sleep } from "./lib/docker.ts";
+import { waitHealthy } from "./engine/double.ts";
+import { sha256 } from "../../contracts/hash.ts";
 import { pulumiCli } from "./engine/stack.ts";
 import { describe as describeViolations, mandatory, runPolicies } from "../unit/helpers/run-pack.ts";
 
@@ -151,6 +153,44 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     t.deepEqual(await containerIds(A), before, "no container was replaced or restarted");
     const r = await agentCurl(A, "https://approved.example/after-up");
     t.is(r.status, 200, r.raw);
+  });
+
+  check("a change pipelock refuses live (strict mode: ssrf.ip_allowlist widened in the manifest) makes `pulumi up` restart pipelock: same container, started with exactly the new pipelock.yaml, the operator told what it cut", async (t, _h, _A, B) => {
+    const pl = B.containers.pipelock!.name;
+    const inspect = () => dockerOk(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", pl]);
+    const [id0, started0] = (await inspect()).split(" ");
+    const others = Object.fromEntries(await Promise.all(Object.entries(B.containers).filter(([r]) => r !== "pipelock").map(async ([r, c]) => [r, await dockerOk(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", c.name])])));
+    // the operator widens the SSRF exemptions (TEST-NET-1: no address of this run lies there)
+    B.vars = { ...B.vars, SSRF_ALLOW: [...(B.vars.SSRF_ALLOW as string[]), "192.0.2.0/24"] };
+    B.setManifest(B.render({ ...B.vars }));
+    let out = "";
+    const ops: string[] = [];
+    const res = await B.stack.stack.up({
+      onOutput: (o) => (out += o),
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.op !== "same") ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+      },
+    });
+    t.log(ops.join("; "));
+    t.log(out.split("\n").filter((l) => /claude-bottle|restart|refused/.test(l)).join("\n").slice(0, 1500));
+    t.deepEqual(onlySame(res.summary.resourceChanges as Record<string, number>).map(([op]) => op), ["update"], `only in-place updates: ${JSON.stringify(res.summary.resourceChanges)}`);
+    const [id1, started1] = (await inspect()).split(" ");
+    t.is(id1, id0, "the pipelock container was not replaced");
+    t.not(started1, started0, "it was restarted");
+    for (const [r, c] of Object.entries(B.containers)) if (r !== "pipelock") t.is(await dockerOk(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", c.name]), others[r], `${r} untouched`);
+    const file = fs.readFileSync(path.join(B.stateDir, "pipelock", "pipelock.yaml"), "utf8");
+    t.true(file.includes("192.0.2.0/24"));
+    // the last start it logged (not --since StartedAt: a process can log before the daemon records its start)
+    const starts = (await docker(["logs", pl])).stdout.split("\n").filter((l) => l.includes('"event":"startup"'));
+    t.true(starts.length >= 2, "started twice: at bring-up and by the restart");
+    t.true(starts.at(-1)!.includes(sha256(file)), `its start names exactly the new file (config_hash): ${starts.at(-1)}`);
+    t.regex(out, /refused pipelock\.yaml: rejected: security downgrade from strict mode/, "the operator reads pipelock's refusal");
+    t.regex(out, /was restarted \(same container\)[^\n]*in flight through it/, "and what the restart cut");
+    const state = await exportWithSecrets(B);
+    const live = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic:Resource" && r.outputs?.kind === "pipelock-config");
+    t.regex(String(live?.outputs?.reload ?? ""), /was restarted/, "the state keeps what the update did");
+    await waitHealthy(pl, { timeoutS: 60 });
   });
 
   check("a live route change through `pulumi up` updates only the live config files: no container, image or network is replaced; the new route is served", async (t, _h, _A, B) => {

@@ -15,12 +15,41 @@ export interface AttackResult {
 const DOC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "security.md");
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ").slice(0, 300);
 
+/**
+ * Which pipelock the run had, said before any result: the TEST-ONLY stand-in (naming the pipelock
+ * source files each part of it mirrors) or the real image the operator supplied.
+ */
+export function pipelockBanner(standIn: string | undefined): string[] {
+  if (!standIn) {
+    return ["> **pipelock in this run was the real pipelock** (the image given in `CBTEST_PIPELOCK_IMAGE` / `CBTEST_PIPELOCK_BINARY`); the rows credited to pipelock were refused by it.", ""];
+  }
+  return [
+    "> **The pipelock layer in this run was the TEST-ONLY stand-in, not pipelock.**",
+    `> Why: ${cell(standIn)}. The bottle's pipelock container ran`,
+    "> `test/e2e/pipelock-standin/` (Go), a double that mirrors pipelock's source behaviour by behaviour, each at the",
+    "> pipelock file it names: strict config loading and the strict-mode reload refusals (`config/load.go`,",
+    "> `config/reloadwarn.go`, `serve.go` ← pipelock `internal/config/load.go`, `reloadwarn.go`, `reload.go`,",
+    "> `internal/cli/runtime/server.go`), the strict allowlist and the SSRF guard (`scanner.go` ←",
+    "> `internal/scanner/scanner.go`, `scanner/core.go`), core DLP in URLs, bodies and headers (`dlp.go` ←",
+    "> `internal/config/dlp_patterns.go`, `internal/proxy/bodyscan.go`), TLS interception with its size caps and the SNI",
+    "> check (`proxy.go`, `certs.go`, `sni.go` ← `internal/proxy/forward.go`, `intercept.go`, `sni.go`,",
+    "> `internal/certgen/certgen.go`), the block-reason headers (`blockreason.go` ← `internal/blockreason/blockreason.go`,",
+    "> `internal/proxy/blockheaders.go`) and the audit log (`audit.go` ← `internal/audit/logger.go`); it refuses every",
+    "> config key it does not implement. Rows credited to **pipelock** were refused by that stand-in: they show the",
+    "> bottle puts pipelock's checks in the path and reports them as pipelock's, not that pipelock itself blocks them.",
+    "> With `CBTEST_PIPELOCK_IMAGE` set to a local pipelock image, the same attacks run against it unchanged.",
+    "",
+  ];
+}
+
+
 export function writeSecurityReport(
   results: AttackResult[],
   meta: {
     seconds: number;
     timings: string;
-    pipelockUnavailable?: string;
+    /** Set when the pipelock container ran the TEST-ONLY stand-in: why the real pipelock is not in this run. */
+    pipelockStandIn?: string;
     functional?: { title: string; result: string; detail: string }[];
     /** Which OCI runtime each bottle's containers ran under (docker inspect HostConfig.Runtime). */
     runtimes?: { bottle: string; role: string; requested: string; containers: Record<string, string> }[];
@@ -40,19 +69,7 @@ export function writeSecurityReport(
     `Run: ${new Date().toISOString()} — ${results.length} attacks: **${n("blocked")} blocked**, **${n("NOT BLOCKED")} not blocked**, ${n("not run")} not run. Wall time ${meta.seconds.toFixed(0)} s (${meta.timings}).`,
     "",
   ];
-  if (meta.pipelockUnavailable) {
-    lines.push(
-      "> **pipelock was NOT exercised in this run.** pipelock cannot be obtained on the machine that ran it",
-      `> (${cell(meta.pipelockUnavailable)}). The bottle's pipelock container ran a **TEST-ONLY forwarding stand-in**`,
-      "> (`test/e2e/pipelock-standin/`: CONNECT/absolute-URI forwarder on :8888 that enforces nothing) so that the",
-      "> chain agent → egress → pipelock container → fake upstream carries traffic. pipelock-layer checks — **DLP**",
-      "> (secrets in bodies, query strings, headers), the **SSRF guard** (allowed names resolving to internal or metadata",
-      "> addresses) and the **strict allowlist** — were therefore NOT tested: those attacks are listed below as",
-      "> *not run (pipelock unavailable)*, and no result here says anything about pipelock itself. Everything else in",
-      "> this table ran against the real sidecar images.",
-      "",
-    );
-  }
+  lines.push(...pipelockBanner(meta.pipelockStandIn));
   if (meta.runtimes?.length) {
     lines.push("**Runtimes** in this run (`docker inspect` of each container; the attacks ran in the first bottle's agent):", "", "| bottle | used for | manifest `runtime` | agent ran under | sidecars ran under |", "| --- | --- | --- | --- | --- |");
     for (const b of meta.runtimes) {
@@ -74,7 +91,8 @@ export function writeSecurityReport(
     "Layers: **network** = Docker topology (the agent sits only on an `--internal` network whose bridge has no host",
     "address, `inhibit_ipv4`), **container** = the agent container's own settings (no socket, no secrets, no",
     "capabilities), **egress** = our MITM proxy's routes/method/path rules (403 with `x-claude-bottle-block-reason`),",
-    "**pipelock** = the last hop's allowlist/SSRF/DLP (`upstream_refused`), **git-gate** = gitleaks pre-receive.",
+    "**pipelock** = the last hop's allowlist/SSRF/DLP/size caps, relayed by egress as `pipelock_blocked` with pipelock's own",
+    "reason code (in this run: see the banner above for which pipelock that was), **git-gate** = gitleaks pre-receive.",
     "",
   );
   fs.mkdirSync(path.dirname(DOC), { recursive: true });

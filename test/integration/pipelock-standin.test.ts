@@ -8,20 +8,15 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { pipelockConfigToYaml, renderPipelockConfig, type PipelockConfig } from "../../contracts/pipelock.ts";
 import { writeFileAtomic } from "../../store/io.ts";
 import { startTestUpstream, type TestUpstream } from "./helpers/https-upstream.ts";
 import { connectThrough, rawRequest } from "./helpers/egress-harness.ts";
-import { createTestCa, type TestCa } from "./helpers/tls.ts";
+import { type TestCa } from "./helpers/tls.ts";
+import { buildStandIn, GO_ENV, renderFor, standInEnv, standInWorkDir, STANDIN_DIR } from "./helpers/pipelock-standin.ts";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const STANDIN = path.join(repo, "test/e2e/pipelock-standin");
 const exec = promisify(execFile);
-const goEnv = { ...process.env, CGO_ENABLED: "0" };
 
 const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
 
@@ -50,27 +45,12 @@ interface Running {
 let bin = "";
 let run: Running | undefined;
 
-/** The rendered config with the CA paths of this test (the renderer pins the container paths). */
-function renderFor(dir: string, allowlist: string[], edit: (c: PipelockConfig) => void = () => {}): string {
-  const c = renderPipelockConfig({ allowlist, ssrfIpAllowlist: ["127.0.0.1/32"] });
-  c.tls_interception.ca_cert = path.join(dir, "ca", "ca.pem");
-  c.tls_interception.ca_key = path.join(dir, "ca", "ca-key.pem");
-  edit(c);
-  return pipelockConfigToYaml(c);
-}
-
 /** Start the binary; resolves on its startup event, or with its exit if it refuses to start. */
 function start(dir: string, configFile: string): Promise<{ child: ChildProcess; port?: number; code?: number | null; out: () => string; err: () => string }> {
   let out = "";
   let err = "";
   const child = spawn(bin, ["run", "--config", configFile, "--listen", "127.0.0.1:0"], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      PIPELOCK_STANDIN_HOSTS_FILE: path.join(dir, "hosts"),
-      // as components/pipelock.ts: the system store plus a directory of extra CAs (here: the test upstream's)
-      SSL_CERT_DIR: `/etc/ssl/certs:${path.join(dir, "trust")}`,
-    },
+    env: standInEnv(dir),
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
@@ -88,27 +68,10 @@ function start(dir: string, configFile: string): Promise<{ child: ChildProcess; 
   });
 }
 
-/** A work dir with the pipelock CA (SEC1 key, 0600, as the component uploads it), hosts file and trust dir. */
-async function workDir(upstream: TestUpstream, keyMode = 0o600): Promise<{ dir: string; ca: TestCa }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-pl-standin-"));
-  const ca = await createTestCa("pipelock stand-in test CA");
-  fs.mkdirSync(path.join(dir, "ca"));
-  fs.writeFileSync(path.join(dir, "ca", "ca.pem"), ca.certPem);
-  const sec1 = crypto.createPrivateKey(ca.keyPem).export({ format: "pem", type: "sec1" }) as string;
-  fs.writeFileSync(path.join(dir, "ca", "ca-key.pem"), sec1, { mode: keyMode });
-  fs.chmodSync(path.join(dir, "ca", "ca-key.pem"), keyMode);
-  fs.writeFileSync(path.join(dir, "hosts"), "127.0.0.1 api.test.example other.example x.wild.test.example evil.example\n");
-  fs.mkdirSync(path.join(dir, "trust"));
-  fs.copyFileSync(upstream.caFile, path.join(dir, "trust", "upstream.pem"));
-  return { dir, ca };
-}
-
 test.before(async () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), "cb-pl-standin-bin-"));
-  bin = path.join(out, "pipelock");
-  await exec("go", ["build", "-trimpath", "-o", bin, "."], { cwd: STANDIN, env: goEnv, timeout: 600_000 });
+  bin = await buildStandIn();
   const upstream = await startTestUpstream();
-  const { dir, ca } = await workDir(upstream);
+  const { dir, ca } = await standInWorkDir(upstream);
   const configFile = path.join(dir, "cfg", "pipelock.yaml");
   writeFileAtomic(configFile, renderFor(dir, ["api.test.example", "*.wild.test.example"]));
   const s = await start(dir, configFile);
@@ -157,7 +120,7 @@ async function rawConnect(target: string) {
 }
 
 test.serial("go test ./... in the stand-in passes (config refusal, downgrades, allowlist, DLP, SSRF, block shape)", async (t) => {
-  const r = await exec("go", ["test", "-count=1", "./..."], { cwd: STANDIN, env: goEnv, timeout: 600_000 }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
+  const r = await exec("go", ["test", "-count=1", "./..."], { cwd: STANDIN_DIR, env: GO_ENV, timeout: 600_000 }).catch((e: { stdout?: string; stderr?: string; code?: number }) => e);
   t.log((r.stdout ?? "") + (r.stderr ?? ""));
   t.false("code" in r && r.code !== 0, "go test failed");
   t.regex(r.stdout ?? "", /^ok\s+claude-bottle\.test\/pipelock-standin\s/m);
@@ -253,7 +216,7 @@ test.serial("start refusals: an unknown field and a CA key looser than 0600/0640
     { name: "key 0644", keyMode: 0o644, extra: "", want: /CA key \S+ca-key\.pem is too permissive \(mode 0644\): restrict to 0600 or 0640/ },
   ];
   for (const c of cases) {
-    const { dir } = await workDir(run!.upstream, c.keyMode);
+    const { dir } = await standInWorkDir(run!.upstream, c.keyMode);
     const file = path.join(dir, "pipelock.yaml");
     fs.writeFileSync(file, renderFor(dir, ["api.test.example"]) + c.extra);
     const s = await start(dir, file);

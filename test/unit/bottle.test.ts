@@ -5,7 +5,7 @@ import crypto from "node:crypto";
 import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
 import { isSecretValue } from "../helpers/pulumi-mocks.ts";
-import { parsePipelockConfig } from "../../contracts/pipelock.ts";
+import { DEFAULT_MAX_BODY_MIB, DEFAULT_MAX_RESPONSE_MIB, MIB, parsePipelockConfig } from "../../contracts/pipelock.ts";
 import { parsePolicyYaml } from "../../contracts/policy.ts";
 import { parseRoutesYaml } from "../../contracts/routes.ts";
 
@@ -101,6 +101,10 @@ test("the pipelock config is strict, forward proxy on, all interfaces, LLM hosts
   t.is(cfg.request_body_scanning.action, "block");
   t.deepEqual(cfg.api_allowlist, ["*.docs.example.com", "api.anthropic.com", "api.github.com", "status.example.com"]);
   t.false(cfg.request_body_scanning.sensitive_headers.includes("Authorization"), "egress owns Authorization");
+  // pipelock's own 5 MiB caps would block any larger download through an intercepted host
+  t.is(cfg.tls_interception.max_response_bytes, DEFAULT_MAX_RESPONSE_MIB * MIB);
+  t.is(cfg.request_body_scanning.max_body_bytes, DEFAULT_MAX_BODY_MIB * MIB);
+  t.true(cfg.tls_interception.max_response_bytes >= 100 * 1000 * 1000, "a 100 MB download passes by default");
 });
 
 test("the live policy document holds only the extras: the manifest's allowlist, not the route hosts", async (t) => {

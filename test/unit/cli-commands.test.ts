@@ -89,7 +89,7 @@ test("approve then reject: printed results; a decided proposal cannot be decided
     `approved ${a.id} (pipelock_allowlist) for bottle dev-coder`,
     "  + pipelock allowlist docs.example.net",
     `live: wrote ${fx.layout.policyFile}, ${fx.layout.pipelockFile}`,
-    "reload: reload signals off; cb-dev-pipelock reloads on the file change",
+    "reload: reload signals off: cb-dev-pipelock loads pipelock.yaml on the file change (not confirmed)",
     `persisted: wrote claude-bottle:pipelockAllowlist into ${path.join(fx.projectDir, "Pulumi.dev.yaml")}`,
   ]);
   t.deepEqual(await run(home, "approve", a.id), { code: 1, out: [], err: [`bottle: proposal ${a.id} is already approved`] });
@@ -142,6 +142,43 @@ test("user mistakes: clear one-line errors and exit codes, never a stack trace",
   t.deepEqual(await run(home, "--help"), { code: 0, out: USAGE.split("\n"), err: [] });
   const none = await run(home);
   t.is(none.code, 2);
+  sup.close();
+});
+
+test("logs: a sidecar's recent log in time order, pipelock's known noise hidden unless --all", async (t) => {
+  const { home, fx, sup } = await world();
+  const dir = fs.mkdtempSync(path.join(home, "bin-"));
+  const docker = path.join(dir, "docker");
+  const j = (o: object) => JSON.stringify(o).replace(/"/g, '\\"');
+  // what the real binary logs (shared facts, "Measured on the real binary"): stdout JSON, stderr text
+  fs.writeFileSync(
+    docker,
+    `#!/bin/sh
+[ "$*" = "logs --timestamps --tail 200 ${fx.record.containers.pipelock}" ] || { echo "unexpected: $*" >&2; exit 1; }
+echo "2026-11-29T15:00:01Z ${j({ level: "info", event: "startup", config_hash: "ab", message: "pipelock started" })}"
+echo "2026-11-29T15:00:03Z ${j({ level: "warn", event: "anomaly", url: "api.github.com:443", scanner: "tls_intercept", reason: "TLS MITM interception active", score: 0 })}"
+echo "2026-11-29T15:00:04Z ${j({ level: "warn", event: "blocked", scanner: "body_dlp", reason: "request body contains secret: AWS Access ID" })}"
+echo "2026-11-29T15:00:05Z ${j({ level: "error", event: "error", method: "CONNECT", error: "use of closed network connection" })}"
+echo "2026-11-29T15:00:00Z WARNING: something at start" >&2
+echo "2026-11-29T15:00:06Z WARNING: config reload: ssrf.ip_allowlist - SSRF IP allowlist expanded: 192.0.2.0/24" >&2
+`,
+    { mode: 0o755 },
+  );
+  const c = capture();
+  t.is(await main(["logs", "dev", "pipelock"], { io: c.io, home, apply: { docker } }), 0, c.err.join("\n"));
+  t.deepEqual(c.out, [
+    `2026-11-29T15:00:01.000Z {"level":"info","event":"startup","config_hash":"ab","message":"pipelock started"}`,
+    `2026-11-29T15:00:04.000Z {"level":"warn","event":"blocked","scanner":"body_dlp","reason":"request body contains secret: AWS Access ID"}`,
+    "2026-11-29T15:00:06.000Z WARNING: config reload: ssrf.ip_allowlist - SSRF IP allowlist expanded: 192.0.2.0/24",
+    "(3 of the last 200 lines hidden: pipelock's known noise; --all shows them)",
+  ]);
+  const everything = capture();
+  t.is(await main(["logs", "dev", "pipelock", "--all"], { io: everything.io, home, apply: { docker } }), 0);
+  t.is(everything.out.length, 6);
+  t.regex(everything.out[0]!, /WARNING: something at start$/, "stdout and stderr merged in time order");
+  const none = capture();
+  t.is(await main(["logs", "dev", "git-gate"], { io: none.io, home, apply: { docker } }), 1);
+  t.regex(none.err[0]!, /has no git-gate container \(it has: agent, egress, pipelock, supervise\)/);
   sup.close();
 });
 

@@ -10,7 +10,6 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { parseRoutesDocument, renderRoutesYaml } from "../../contracts/routes.ts";
 import { CONFIG_KEYS, persistStackConfig, readStackFileConfig, setStackFileConfig, stackConfigFile } from "../../cli/persist.ts";
-import { signalReload } from "../../cli/apply.ts";
 import { onPath } from "../../cli/which.ts";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cb-persist-"));
@@ -122,26 +121,4 @@ for (let i = 0; ; i++) writeFileAtomic(file, i % 2 ? A : B);`;
   t.is(seen.size, 2, "the reader saw both versions, so it really raced the writer");
   // parse the survivor with the sidecar's own parser
   t.notThrows(() => parseRoutesDocument(YAML.parse(final)));
-});
-
-test("reload signal: SIGHUP through the docker CLI for running containers; best effort otherwise", async (t) => {
-  const bin = tmp();
-  const log = path.join(bin, "calls.log");
-  const docker = path.join(bin, "docker");
-  fs.writeFileSync(
-    docker,
-    `#!/bin/sh\necho "$@" >> ${log}\nif [ "$1" = inspect ]; then case "$4" in running-*) echo true;; stopped-*) echo false;; *) echo "Error: No such object: $4" >&2; exit 1;; esac; fi\nif [ "$1" = exec ]; then case "$2" in *-broken) echo "permission denied" >&2; exit 1;; esac; fi\n`,
-    { mode: 0o755 },
-  );
-  const out = await signalReload(["running-egress", "stopped-pipelock", "gone-x", "running-broken"], docker);
-  t.deepEqual(out, [
-    "sent SIGHUP to running-egress",
-    "stopped-pipelock is not running; it loads the new file when it starts",
-    "gone-x is not running; it loads the new file when it starts",
-    "could not signal running-broken (permission denied); it reloads on the file change",
-  ]);
-  // Not `docker kill`: that would switch off the container's crash restarts on Docker 20.10.
-  t.true(fs.readFileSync(log, "utf8").includes("exec running-egress sh -c kill -HUP 1"));
-  t.false(fs.readFileSync(log, "utf8").includes("kill --signal"));
-  t.deepEqual(await signalReload(["x"], false), ["reload signals off; x reloads on the file change"]);
 });

@@ -2,7 +2,7 @@
 import test from "ava";
 import { TOOL_NAMES } from "../../contracts/proposals.ts";
 import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
-import { decide, decideConnect, denyBody, parseHost, pathAllowed, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
+import { decide, decideConnect, denyBody, parseHost, pathAllowed, pipelockBlock, pipelockRefusal, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
 
 const { routes } = parseRoutesDocument({
   version: 1,
@@ -229,4 +229,54 @@ test("parseHost and pathAllowed helpers", (t) => {
   t.true(pathAllowed("/anything", ["/"]));
   t.false(pathAllowed("/ab", ["/a"]));
   t.true(pathAllowed("/a?x", ["/a"]) === false); // callers pass the path without the query
+});
+
+// ---------------------------------------------------------------------------------------------
+// pipelock's refusals, recognised by its block-reason header set (pipelock internal/blockreason)
+
+const PL = (code: string, extra: Record<string, string> = {}) => ({ "x-pipelock-block-reason": code, "x-pipelock-block-reason-version": "1", "x-pipelock-block-reason-severity": "critical", ...extra });
+
+test("pipelockBlock: only an error carrying pipelock's header set, version 1, is pipelock's refusal", (t) => {
+  t.deepEqual(pipelockBlock(403, PL("dlp_match", { "x-pipelock-block-reason-layer": "body_dlp", "x-pipelock-block-reason-retry": "none" }), "blocked: request body contains secret: AWS Access ID\n"), {
+    status: 403,
+    code: "dlp_match",
+    layer: "body_dlp",
+    retry: "none",
+    detail: "blocked: request body contains secret: AWS Access ID",
+  });
+  t.is(pipelockBlock(403, {}, "Forbidden"), undefined, "an upstream's own 403");
+  t.is(pipelockBlock(403, { "x-pipelock-block-reason": "dlp_match" }, ""), undefined, "no version: not the v1 vocabulary");
+  t.is(pipelockBlock(200, PL("dlp_match"), ""), undefined, "a success is never a refusal");
+  t.is(pipelockBlock(429, PL("rate_limit", { "x-pipelock-block-reason-retry": "transient" }), "CONNECT blocked: rate limit exceeded for x")!.retry, "transient");
+});
+
+test("pipelockRefusal: names the layer and pipelock's words; how_to_ask only where supervise widens it (the allowlist)", (t) => {
+  const req = { host: "pypi.example.org", method: "GET", path: "/simple/" };
+  const ctx = { superviseTool: "propose_egress_routes", pipelockTool: "propose_pipelock_allowlist" };
+  const cases: { title: string; block: Parameters<typeof pipelockBlock>; message: RegExp; ask: boolean }[] = [
+    { title: "allowlist (CONNECT)", block: [403, PL("parse_error", { "x-pipelock-block-reason-layer": "allowlist" }), "CONNECT blocked: domain not in allowlist: pypi.example.org\n"], message: /Ask the operator with the propose_pipelock_allowlist tool: send get_current_config's extra_allowlist plus "pypi\.example\.org"/, ask: true },
+    { title: "body DLP", block: [403, PL("dlp_match"), "blocked: request body contains secret: GitHub Token\n"], message: /contains secret: GitHub Token\. pipelock found what looks like a secret .* no proposal changes that/, ask: false },
+    { title: "SSRF", block: [403, PL("ssrf_private_ip"), "CONNECT blocked: SSRF blocked: pypi.example.org resolves to internal IP 10.0.0.5\n"], message: /resolves to an internal address; .* pipelock\.ssrf_ip_allowlist/, ask: false },
+    { title: "response over the cap", block: [403, PL("data_budget"), "blocked: response too large for scanning\n"], message: /larger than what pipelock scans .* pipelock\.max_response_mib \/ pipelock\.max_body_mib/, ask: false },
+    { title: "body over the cap (labelled by the body scanner)", block: [403, PL("dlp_match"), "blocked: request body exceeds max_body_bytes (33554432)\n"], message: /exceeds max_body_bytes \(33554432\)\. The transfer is larger than what pipelock scans/, ask: false },
+    { title: "compressed", block: [403, PL("compressed_response"), "blocked: compressed response cannot be scanned\n"], message: /uncompressed/, ask: false },
+    { title: "rate limit", block: [429, PL("rate_limit", { "x-pipelock-block-reason-retry": "transient" }), "CONNECT blocked: rate limit exceeded for pypi.example.org\n"], message: /retry later/, ask: false },
+  ];
+  for (const c of cases) {
+    const b = pipelockBlock(...c.block)!;
+    const r = pipelockRefusal(b, req, ctx);
+    t.is(r.status, c.block[0], c.title);
+    t.is(r.reason, "pipelock_blocked", c.title);
+    t.like(r.body, { blocked: true, layer: "pipelock", pipelock_reason: b.code, host: req.host }, c.title);
+    t.regex(String(r.body.message), /^pipelock, the bottle's outbound firewall behind egress, refused this request: /, c.title);
+    t.regex(String(r.body.message), c.message, c.title);
+    t.is(r.body.how_to_ask !== undefined, c.ask, c.title);
+  }
+  const ask = pipelockRefusal(pipelockBlock(...cases[0]!.block)!, req, ctx).body.how_to_ask as Record<string, string>;
+  t.deepEqual(ask.tool, "propose_pipelock_allowlist");
+  t.is(ask.add_to_allowlist, "pypi.example.org");
+  // supervise off: no tool to name, and the words say so
+  const off = pipelockRefusal(pipelockBlock(...cases[0]!.block)!, req, {});
+  t.is(off.body.how_to_ask, undefined);
+  t.regex(String(off.body.message), /supervise is off: only the operator can add it/);
 });

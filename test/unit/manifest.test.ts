@@ -4,6 +4,7 @@ import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
 import { loadManifest, mergeExtraHosts, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
+import { pipelockConfigFor } from "../../contracts/policy.ts";
 import { ConfigError } from "../../contracts/validation.ts";
 import { rawManifest, fixture, FULL_ENV } from "./helpers/fixtures.ts";
 
@@ -51,6 +52,8 @@ const cases: Case[] = [
   { title: "missing identity file", manifest: `bottles:\n  dev:\n    git:\n      upstreams:\n        - { name: app, url: "git@github.com:a/b.git", identity_file: nowhere/key, known_host_key: ${KEY} }\n`, expect: ["bottles.dev.git.upstreams[0].identity_file", "cannot read"] },
   { title: "extra host with a non-IP", manifest: "bottles:\n  dev:\n    extra_hosts: { api.github.com: github }\n", expect: ["bottles.dev.extra_hosts", "IPv4"] },
   { title: "bad SSRF CIDR", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [10.0.0.0]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "CIDR"] },
+  { title: "pipelock response cap out of range", manifest: "bottles:\n  dev:\n    pipelock:\n      max_response_mib: 0\n", expect: ["bottles.dev.pipelock.max_response_mib", ">=1"] },
+  { title: "pipelock body cap not an integer", manifest: "bottles:\n  dev:\n    pipelock:\n      max_body_mib: 2.5\n", expect: ["bottles.dev.pipelock.max_body_mib", "int"] },
   { title: "pipelock allowlist with a URL", manifest: "bottles:\n  dev:\n    pipelock:\n      allowlist: [http://x.example.com]\n", expect: ["bottles.dev.pipelock.allowlist[0]", "bare host name"] },
   { title: "unknown image override", manifest: "bottles:\n  dev:\n    images: { node: x }\n", expect: ["bottles.dev.images.node", "unknown key"] },
   { title: "missing workspace directory", manifest: "bottles:\n  dev:\n    workspace: ./no-such-repo\n", expect: ["bottles.dev.workspace", "not a directory"] },
@@ -95,6 +98,16 @@ test("scp-style git URLs are normalised and identity keys read", (t) => {
   t.regex(spec.upstreams[0]!.identityKey, /BEGIN OPENSSH PRIVATE KEY/);
   t.deepEqual(spec.policy, { version: 1, pipelock_allowlist: ["status.example.com"], ssrf_ip_allowlist: [] }, "the extras only: route hosts are derived, not stored");
   t.deepEqual(spec.gitGateHosts, [{ host: "github.com", ip: "10.213.0.20" }, { host: "api.github.com", ip: "10.213.0.10" }], "upstreams' hosts first, then the bottle's");
+});
+
+test("pipelock's size caps: set in the manifest, kept in the live policy (so approvals keep them), rendered in bytes", (t) => {
+  const spec = resolveBottle(loadManifest(rawManifest("bottles:\n  dev:\n    pipelock:\n      allowlist: [files.example.com]\n      max_response_mib: 1024\n      max_body_mib: 100\n")), { env: {} });
+  t.deepEqual(spec.policy, { version: 1, pipelock_allowlist: ["files.example.com"], ssrf_ip_allowlist: [], max_response_mib: 1024, max_body_mib: 100 });
+  const cfg = pipelockConfigFor(spec.routes, spec.policy);
+  t.is(cfg.tls_interception.max_response_bytes, 1024 * 1024 * 1024);
+  t.is(cfg.request_body_scanning.max_body_bytes, 100 * 1024 * 1024);
+  const unset = resolveBottle(loadManifest(rawManifest("bottles:\n  dev: {}\n")), { env: {} });
+  t.false("max_response_mib" in unset.policy, "unset: the policy document stays as before (defaults are the renderer's)");
 });
 
 test("stack-config overrides replace the manifest's routes and allowlist", (t) => {

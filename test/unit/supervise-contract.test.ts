@@ -95,10 +95,10 @@ test("rebase: a route proposal applies its own change onto a live document that 
   t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com"]);
 });
 
-test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rendered from routes ∪ extras, SSRF exemptions kept", (t) => {
-  const live: LiveState = { routes: doc([{ host: "github.com" }]), policy: { version: 1, pipelock_allowlist: ["old.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"] }, dockerfile: null };
+test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rendered from routes ∪ extras, SSRF exemptions and size caps kept", (t) => {
+  const live: LiveState = { routes: doc([{ host: "github.com" }]), policy: { version: 1, pipelock_allowlist: ["old.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"], max_response_mib: 512 }, dockerfile: null };
   const plan = planChange({ kind: "pipelock_allowlist", allowlist: ["new.example.com"], base: ["old.example.com"] }, live);
-  t.deepEqual(plan.next.policy, { version: 1, pipelock_allowlist: ["new.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"] });
+  t.deepEqual(plan.next.policy, { version: 1, pipelock_allowlist: ["new.example.com"], ssrf_ip_allowlist: ["10.9.0.0/16"], max_response_mib: 512 });
   t.deepEqual(plan.next.routes, live.routes);
   t.deepEqual(plan.summary, ["+ pipelock allowlist new.example.com", "- pipelock allowlist old.example.com"]);
   t.deepEqual(plan.conflicts, []);
@@ -107,6 +107,7 @@ test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rende
   const pipelock = pipelockConfigFor(plan.next.routes, plan.next.policy);
   t.deepEqual(pipelock.api_allowlist, ["github.com", "new.example.com"]);
   t.deepEqual(pipelock.ssrf, { ip_allowlist: ["10.9.0.0/16"] });
+  t.is(pipelock.tls_interception.max_response_bytes, 512 * 1024 * 1024, "the manifest's cap survives an approval");
   t.is(files[1]!.after, pipelockConfigToYaml(pipelock));
 });
 

@@ -1,8 +1,10 @@
 // Fake internet servers (node 18+, no dependencies). One program, two personalities:
-//   node servers.mjs web  — HTTPS echo on 443 (cert for the names in /srv/tls/web.pem), HTTP echo on 80
+//   node servers.mjs web  — HTTPS echo on 443 (cert for the names in /srv/tls/web.pem), HTTP echo on 80;
+//                           …/__bytes/<N> streams N bytes, …/__sha256 answers the body's size and sha256
 //   node servers.mjs sink — records every TCP connection / UDP datagram on many ports
 // Everything received is appended as JSON lines to /srv/log/<name>.jsonl (read by the suite
 // with `docker exec cat`).
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import dgram from "node:dgram";
@@ -15,8 +17,41 @@ fs.mkdirSync("/srv/log", { recursive: true });
 const logFile = `/srv/log/${name}.jsonl`;
 const record = (o) => fs.appendFileSync(logFile, JSON.stringify({ t: new Date().toISOString(), ...o }) + "\n");
 
+/** GET …/__bytes/<N>: N bytes of "a", streamed (big downloads; never buffered here). */
+function bytes(proto, req, res, n) {
+  record({ proto, method: req.method, path: req.url, headers: req.headers, bytes: n, from: req.socket.remoteAddress });
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(n) });
+  const chunk = Buffer.alloc(1 << 20, 97);
+  let left = n;
+  const pump = () => {
+    while (left > 0) {
+      const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= part.length;
+      if (!res.write(part)) return void res.once("drain", pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
+/** …/__sha256: the body's size and sha256, streamed (big uploads; the body is not logged). */
+function digest(proto, req, res) {
+  const h = crypto.createHash("sha256");
+  let n = 0;
+  req.on("data", (c) => (h.update(c), (n += c.length)));
+  req.on("end", () => {
+    const out = { bytes: n, sha256: h.digest("hex") };
+    record({ proto, method: req.method, path: req.url, headers: req.headers, ...out, from: req.socket.remoteAddress });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ server: name, ...out }));
+  });
+}
+
 function echo(proto) {
   return (req, res) => {
+    const big = /\/__bytes\/(\d+)$/.exec(req.url.split("?")[0]);
+    if (big) return bytes(proto, req, res, Number(big[1]));
+    if (/\/__sha256$/.test(req.url.split("?")[0])) return digest(proto, req, res);
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {

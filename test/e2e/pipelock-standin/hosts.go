@@ -12,11 +12,18 @@ import (
 // The real pipelock has no such variable (it uses the system resolver).
 const HostsFileEnv = "PIPELOCK_STANDIN_HOSTS_FILE"
 
+// DialPortsEnv lets a loopback test run its upstream on an unprivileged port: "443=40123,80=40124"
+// dials port 40123 where the target (CONNECT host:443, or an http:// URL) says 443. TEST-ONLY
+// plumbing like the hosts file: every check (allowlist, SSRF, DLP) sees the target as requested;
+// only the socket the stand-in finally opens goes elsewhere. The real pipelock has no such variable.
+const DialPortsEnv = "PIPELOCK_STANDIN_DIAL_PORTS"
+
 // hostsResolver is the stand-in's only name service. Test-traffic safety, not pipelock behaviour:
 // names resolve ONLY from the hosts file (the bottle's extra_hosts = the fake internet), never DNS,
 // and the dialer refuses any address the hosts file does not list.
 type hostsResolver struct {
-	path string
+	path  string
+	ports map[string]string
 }
 
 func newHostsResolver() *hostsResolver {
@@ -24,7 +31,27 @@ func newHostsResolver() *hostsResolver {
 	if p == "" {
 		p = "/etc/hosts"
 	}
-	return &hostsResolver{path: p}
+	return &hostsResolver{path: p, ports: parseDialPorts(os.Getenv(DialPortsEnv))}
+}
+
+// parseDialPorts reads "from=to,from=to"; malformed pairs are ignored (and so never remap).
+func parseDialPorts(spec string) map[string]string {
+	out := map[string]string{}
+	for _, pair := range strings.Split(spec, ",") {
+		from, to, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if ok && from != "" && to != "" {
+			out[from] = to
+		}
+	}
+	return out
+}
+
+// dialPort is the port actually dialled for a target port (itself unless DialPortsEnv remaps it).
+func (h *hostsResolver) dialPort(port string) string {
+	if to, ok := h.ports[port]; ok {
+		return to
+	}
+	return port
 }
 
 // table re-reads the file on every call: docker rewrites /etc/hosts at container start, and tests

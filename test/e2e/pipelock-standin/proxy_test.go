@@ -202,7 +202,7 @@ func TestConnectRefusals(t *testing.T) {
 
 func TestInterceptedTunnel(t *testing.T) {
 	h := newHarness(t, func(y string) string {
-		return strings.Replace(y, "  passthrough_domains:", "  max_response_bytes: 1000\n  passthrough_domains:", 1)
+		return strings.Replace(y, "  max_response_bytes: 134217728\n", "  max_response_bytes: 1000\n", 1)
 	})
 	c := h.client(h.caPool)
 	resp, err := c.Get(h.upstreamURL("/hello"))

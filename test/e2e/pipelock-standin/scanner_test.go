@@ -225,3 +225,15 @@ func TestHostsResolverNeverLeavesTheFile(t *testing.T) {
 		t.Fatal("dialable must be exactly the hosts-file addresses")
 	}
 }
+
+func TestDialPortsRemapOnlyTheSocket(t *testing.T) {
+	h := &hostsResolver{ports: parseDialPorts("443=40123, 80=40124,bad,=1,2=")}
+	for from, want := range map[string]string{"443": "40123", "80": "40124", "8443": "8443", "2": "2"} {
+		if got := h.dialPort(from); got != want {
+			t.Errorf("dialPort(%s) = %s, want %s", from, got, want)
+		}
+	}
+	if got := (&hostsResolver{ports: parseDialPorts("")}).dialPort("443"); got != "443" {
+		t.Errorf("without %s, 443 stays 443 (got %s)", DialPortsEnv, got)
+	}
+}

@@ -106,6 +106,20 @@ func run(configPath, listenFlag, modeFlag string) int {
 	}
 	log.stderr("Pipelock v%s starting\n  Mode:   %s\n  Listen: %s\n  Config: %s\n", standInVersion, cfg.Mode, listen, configPath)
 	log.LogStartup(listen, cfg.Mode, standInVersion, cfg.Hash())
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			log.stderr("pipelock: metrics listener: %v\n", err)
+			return 1
+		}
+		// pipelock serves /metrics (Prometheus) and /stats there; the stand-in implements neither
+		go func() {
+			_ = http.Serve(mln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, fmt.Sprintf("%s: %s is not implemented", config.StandIn, r.URL.Path), http.StatusNotImplemented)
+			}))
+		}()
+	}
+	s.warnMetricsExposure(cfg)
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -188,8 +202,27 @@ func (s *server) reload(newCfg *config.Config) error {
 		s.log.LogError(configReloadAuditMethod, s.path, fmt.Errorf("TLS cert cache reload failed: %w", caErr))
 	}
 	s.log.LogConfigReload("success", "mode="+newCfg.Mode, hash)
+	s.warnMetricsExposure(newCfg)
 	s.lastReloadHash, s.lastReloadAt = hash, time.Now()
 	return nil
+}
+
+// warnMetricsExposure mirrors what the real binary was measured to log at every start and reload
+// (v2.3.0, shared facts "Measured on the real binary"): a warn "anomaly" about /metrics and /stats
+// served on a non-loopback listener. The source line was not read; the text is the stand-in's.
+// With metrics_listen set (claude-bottle sets 127.0.0.1), they are off the proxy port.
+func (s *server) warnMetricsExposure(cfg *config.Config) {
+	if cfg.MetricsListen != "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(cfg.FetchProxy.Listen)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	s.log.LogAnomaly(cfg.FetchProxy.Listen, "metrics_exposure", "/metrics and /stats are served on "+cfg.FetchProxy.Listen+" without authentication (set metrics_listen)", 0)
 }
 
 func (s *server) reject(err error) error {

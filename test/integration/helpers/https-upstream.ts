@@ -2,7 +2,9 @@
 // 127.0.0.1 with its own CA that
 //   - echoes the request (method, url, raw headers, TLS SNI, body size) as JSON on any path,
 //   - serves git smart-HTTP (git http-backend as CGI, push enabled) under /git/,
+//   - serves N bytes at /bytes/<N> and hashes what is sent to /sha256 (big transfers),
 //   - records every request it saw, so a test can prove a request never arrived.
+import crypto from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
@@ -107,6 +109,17 @@ export async function startTestUpstream(): Promise<TestUpstream> {
       const body = Buffer.alloc(Number(m[1]), 97);
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
       return void res.end(body);
+    }
+    if ((req.url ?? "").startsWith("/sha256")) {
+      const h = crypto.createHash("sha256");
+      let bytes = 0;
+      req.on("data", (c: Buffer) => (h.update(c), (bytes += c.length)));
+      req.on("end", () => {
+        const body = JSON.stringify({ bytes, sha256: h.digest("hex") });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      });
+      return;
     }
     let size = 0;
     req.on("data", (c: Buffer) => (size += c.length));

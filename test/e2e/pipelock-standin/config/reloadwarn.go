@@ -54,6 +54,10 @@ func ValidateReload(old, updated *Config) []ReloadWarning {
 	if old.RequestBodyScanning.Enabled && !updated.RequestBodyScanning.Enabled {
 		add("request_body_scanning.enabled", "request body scanning disabled")
 	}
+	// Restart-only keys are warnings too (reloadwarn.go, "requires restart"), so strict mode refuses them.
+	if old.MetricsListen != updated.MetricsListen {
+		add("metrics_listen", fmt.Sprintf("metrics_listen changed from %q to %q — requires restart", old.MetricsListen, updated.MetricsListen))
+	}
 	return warnings
 }
 

@@ -44,6 +44,8 @@ func TestValidateReloadDowngrades(t *testing.T) {
 		{"interception off", strings.Replace(base, "tls_interception:\n  enabled: true", "tls_interception:\n  enabled: false", 1), []string{"tls_interception.enabled"}},
 		{"trusted domain added", base + "trusted_domains: [intranet.example]\n", []string{"trusted_domains"}},
 		{"internal emptied", base + "internal: []\n", []string{"internal"}},
+		{"size caps changed", strings.NewReplacer("max_response_bytes: 134217728", "max_response_bytes: 1048576", "max_body_bytes: 33554432", "max_body_bytes: 67108864").Replace(base), nil},
+		{"metrics_listen changed (restart-only)", strings.Replace(base, "metrics_listen: 127.0.0.1:0", "metrics_listen: 127.0.0.1:9191", 1), []string{"metrics_listen"}},
 		{"body scanning off", strings.Replace(base, "request_body_scanning:\n  enabled: true", "request_body_scanning:\n  enabled: false", 1), []string{"request_body_scanning.enabled"}},
 	}
 	for _, tc := range cases {

@@ -40,6 +40,9 @@ type Config struct {
 	Logging             LoggingConfig       `yaml:"logging"`
 	Internal            []string            `yaml:"internal"`
 	TrustedDomains      []string            `yaml:"trusted_domains"`
+	// MetricsListen mirrors schema.go Config.MetricsListen: a separate listener for /metrics and
+	// /stats (empty: they are served on fetch_proxy.listen). Start-only, like pipelock's.
+	MetricsListen string `yaml:"metrics_listen"`
 
 	// pipelock top-level sections the stand-in does not implement (schema.go Config).
 	Suppress                   yaml.Node `yaml:"suppress"`
@@ -60,7 +63,6 @@ type Config struct {
 	KillSwitch                 yaml.Node `yaml:"kill_switch"`
 	HealthWatchdog             yaml.Node `yaml:"health_watchdog"`
 	Sentry                     yaml.Node `yaml:"sentry"`
-	MetricsListen              yaml.Node `yaml:"metrics_listen"`
 	Containment                yaml.Node `yaml:"containment"`
 	Emit                       yaml.Node `yaml:"emit"`
 	ToolChainDetection         yaml.Node `yaml:"tool_chain_detection"`

@@ -47,8 +47,9 @@ func WriteCA(t *testing.T, dir string, keyMode os.FileMode) (certPath, keyPath s
 	return certPath, keyPath
 }
 
-// Rendered is the shape sidecars/pipelock/config.ts renderPipelockConfig writes (allowlist
-// api.test.example and *.wild.test.example, loopback SSRF-allowlisted for local test servers).
+// Rendered is the shape contracts/pipelock.ts renderPipelockConfig writes (allowlist api.test.example
+// and *.wild.test.example, loopback SSRF-allowlisted for local test servers, metrics on a free
+// loopback port).
 func Rendered(caCert, caKey string) string {
 	return `# Rendered by claude-bottle
 version: 1
@@ -62,6 +63,7 @@ fetch_proxy:
   listen: 0.0.0.0:8888
   monitoring:
     max_requests_per_minute: 6000
+metrics_listen: 127.0.0.1:0
 forward_proxy:
   enabled: true
   max_tunnel_seconds: 3600
@@ -72,9 +74,11 @@ tls_interception:
   ca_key: ` + caKey + `
   passthrough_domains:
     - api.anthropic.com
+  max_response_bytes: 134217728
 request_body_scanning:
   enabled: true
   action: block
+  max_body_bytes: 33554432
   scan_headers: true
   header_mode: sensitive
   sensitive_headers:
