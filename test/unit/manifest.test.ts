@@ -52,6 +52,26 @@ const cases: Case[] = [
   { title: "extra host with a non-IP", manifest: "bottles:\n  dev:\n    extra_hosts: { api.github.com: github }\n", expect: ["bottles.dev.extra_hosts", "IPv4"] },
   { title: "bad SSRF CIDR", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [10.0.0.0]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "CIDR"] },
   { title: "pipelock allowlist with a URL", manifest: "bottles:\n  dev:\n    pipelock:\n      allowlist: [http://x.example.com]\n", expect: ["bottles.dev.pipelock.allowlist[0]", "bare host name"] },
+  // Too broad: a wildcard must keep a registrable domain below a public suffix (issue 14, item 2).
+  ...[
+    ["*.com", "route"],
+    ["*.co.uk", "route"],
+    ["*.io", "route"],
+    ["*.github.io", "route"],
+    ["*.s3.amazonaws.com", "route"],
+    ["*.com", "allowlist"],
+    ["*.github.io", "allowlist"],
+    ["*.co.uk", "allowlist"],
+  ].map(([host, where]): Case => ({
+    title: `too-broad wildcard ${host} as a ${where}`,
+    manifest: where === "route" ? `bottles:\n  dev:\n    egress:\n      routes:\n        - host: "${host}"\n` : `bottles:\n  dev:\n    pipelock:\n      allowlist: ["${host}"]\n`,
+    expect: [where === "route" ? "bottles.dev.egress.routes[0].host" : "bottles.dev.pipelock.allowlist[0]", `"${host}" is too broad`, "public suffix", "registrable domain"],
+  })),
+  // CIDRs pipelock itself refuses (config/validate.go validateSSRF) are refused at load (item 6).
+  { title: "SSRF catch-all 0.0.0.0/0", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [0.0.0.0/0]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "catch-all (/0)"] },
+  { title: "SSRF catch-all ::/0", manifest: 'bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: ["::/0"]\n', expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "catch-all (/0)", "IPv4 only"] },
+  { title: "SSRF CIDR with host bits set", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [10.20.0.0/16, 10.0.0.5/8]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[1]", "host bits set", '"10.0.0.0/8"'] },
+  { title: "SSRF CIDR with a leading zero (Go's ParseCIDR refuses it)", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [010.0.0.0/8]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "not an IPv4 CIDR"] },
   { title: "unknown image override", manifest: "bottles:\n  dev:\n    images: { node: x }\n", expect: ["bottles.dev.images.node", "unknown key"] },
   { title: "missing workspace directory", manifest: "bottles:\n  dev:\n    workspace: ./no-such-repo\n", expect: ["bottles.dev.workspace", "not a directory"] },
   { title: "extra CA file that is not a certificate", manifest: "bottles:\n  dev:\n    extra_ca_files: [claude-bottle.yaml]\n", expect: ["bottles.dev.extra_ca_files[0]", "no PEM certificate"] },

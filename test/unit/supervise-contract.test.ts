@@ -64,6 +64,15 @@ test("a routes proposal may not drop a route the agent's own credentials ride on
   t.regex(err!.message, /drops the route for api\.anthropic\.com \(role claude_code_oauth\)/);
 });
 
+test("a proposal for a too-broad wildcard is refused before the operator sees it (route, allowlist); a registrable one passes", (t) => {
+  for (const host of ["*.com", "*.co.uk", "*.io", "*.github.io"]) {
+    t.throws(() => asTool("egress_routes", { routes: [{ host }] }), { instanceOf: ConfigError, message: /too broad.*public suffix/ }, host);
+    t.throws(() => asTool("pipelock_allowlist", { allowlist: [host] }), { instanceOf: ConfigError, message: /too broad.*public suffix/ }, host);
+  }
+  t.like(asTool("egress_routes", { routes: [{ host: "*.example.co.uk" }] }), { kind: "egress_routes" });
+  t.like(asTool("pipelock_allowlist", { allowlist: ["*.pages.github.io"] }), { allowlist: ["*.pages.github.io"] });
+});
+
 test("dedupe key: same end state = same key, whatever the spelling; justification does not count", (t) => {
   const base = doc([]);
   const a = proposalKey({ kind: "egress_routes", routes: doc([{ host: "A.example.com", methods: ["get"] }]), base });
