@@ -1,7 +1,14 @@
 // The operator CLI's commands as importable functions: each takes an Io and returns an
 // exit code, so tests run them and check exactly what they print.
+import fs from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
+import { FILE_NAMES } from "../contracts/paths.ts";
+import { parsePolicyYaml } from "../contracts/policy.ts";
+import { parseRoutesYaml } from "../contracts/routes.ts";
+import { seal, withoutSeal } from "../contracts/seal.ts";
 import { ConfigError } from "../contracts/validation.ts";
+import { writeFileAtomic } from "../store/io.ts";
 import { readAudit } from "../store/audit.ts";
 import { allProposals, findBottles } from "../store/bottles.ts";
 import { bottlesHome } from "../store/layout.ts";
@@ -29,6 +36,8 @@ export const USAGE = `usage: bottle <command>
   approve <id> [--force]       apply it live (no restart), persist it into the stack config
   reject <id> --reason "…"     refuse it; the agent reads the reason
   audit <bottle> [--json]      the bottle's audit log, hash chain verified
+  seal <file>                  after a hand edit of a live routes.yaml or policy.yaml: validate it
+                               and write its completeness line (an unsealed file is never applied)
   dashboard                    interactive view: ↑/↓ or j/k select, a approve, r reject, d diff, q quit
 
 Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
@@ -150,6 +159,36 @@ export async function cmdAudit(ctx: CommandContext, bottleName: string, json = f
   return 0;
 }
 
+/** `bottle seal`: a hand-edited live file, validated like its reader does, re-sealed atomically. */
+export async function cmdSeal(ctx: CommandContext, file: string): Promise<number> {
+  const name = path.basename(file);
+  const parse = ({ [FILE_NAMES.routes]: parseRoutesYaml, [FILE_NAMES.policy]: parsePolicyYaml } as Record<string, ((text: string, where: string) => unknown) | undefined>)[name];
+  if (!parse) {
+    throw new UserError(
+      name === FILE_NAMES.pipelock
+        ? `${file} is rendered from routes.yaml and policy.yaml: edit those (or approve a proposal) and it follows`
+        : `bottle seal takes a live ${FILE_NAMES.routes} or ${FILE_NAMES.policy}, not ${name}`,
+    );
+  }
+  let text: string;
+  let mode: number;
+  try {
+    text = fs.readFileSync(file, "utf8");
+    mode = fs.statSync(file).mode & 0o777;
+  } catch (err) {
+    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const sealed = seal(withoutSeal(text));
+  parse(sealed, file);
+  if (sealed === text) {
+    ctx.io.out(`${file} is already sealed`);
+    return 0;
+  }
+  writeFileAtomic(file, sealed, mode);
+  ctx.io.out(`sealed ${file} (${sealed.slice(sealed.lastIndexOf("\n", sealed.length - 2) + 1).trim()}); the sidecar reloads it on the file change`);
+  return 0;
+}
+
 /** Entry: parse argv (without node and script), run, map user mistakes to a message + exit 1. */
 export async function main(argv: string[], ctx: CommandContext & { dashboard?: () => Promise<number> }): Promise<number> {
   let parsed;
@@ -189,6 +228,9 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
       case "audit":
         need(1, "one bottle (its name or identity)");
         return await cmdAudit(ctx, rest[0]!, values.json);
+      case "seal":
+        need(1, "one live file (routes.yaml or policy.yaml)");
+        return await cmdSeal(ctx, rest[0]!);
       case "dashboard":
         need(0, "no arguments");
         if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");

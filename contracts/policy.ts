@@ -8,6 +8,7 @@ import YAML from "yaml";
 import { FILE_NAMES } from "./paths.ts";
 import { renderPipelockConfig, type PipelockConfig } from "./pipelock.ts";
 import { routeHosts, type RoutesDocument } from "./routes.ts";
+import { seal, unseal } from "./seal.ts";
 import { hostName, parseWith, parseYamlText } from "./validation.ts";
 
 /** Hosts pipelock lets through besides the route hosts (bare names, `*.example.com` allowed). */
@@ -60,11 +61,12 @@ export type LivePolicy = z.output<typeof LivePolicySchema>;
 export const EMPTY_POLICY: LivePolicy = { version: 1, pipelock_allowlist: [], ssrf_ip_allowlist: [] };
 
 export function renderPolicyYaml(policy: LivePolicy): string {
-  return "# Rendered by claude-bottle; pipelock.yaml allows the route hosts and these.\n" + YAML.stringify(parseWith(LivePolicySchema, policy, "live policy"));
+  return seal("# Rendered by claude-bottle; pipelock.yaml allows the route hosts and these.\n" + YAML.stringify(parseWith(LivePolicySchema, policy, "live policy")));
 }
 
+/** policy.yaml, sealed (contracts/seal.ts). */
 export function parsePolicyYaml(text: string, where: string = FILE_NAMES.policy): LivePolicy {
-  return parseWith(LivePolicySchema, parseYamlText(text, where), where);
+  return parseWith(LivePolicySchema, parseYamlText(unseal(text, where), where), where);
 }
 
 /** Every host pipelock lets through: the route hosts and the extras. */

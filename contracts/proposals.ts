@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { canonicalJson, sha256 } from "./hash.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "./policy.ts";
-import { RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
+import { allowsAnyMethod, allowsAnyPath, RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
 import { ConfigError } from "./validation.ts";
 
 export const MAX_DOCKERFILE_BYTES = 64 * 1024;
@@ -65,8 +65,8 @@ const kind = <C extends { kind: string }, A extends z.ZodRawShape>(spec: Proposa
 
 function describeRoute(r: Route): string {
   const parts = [r.host];
-  if (r.methods) parts.push(r.methods.join(","));
-  if (r.path_allowlist) parts.push(r.path_allowlist.join(" "));
+  parts.push(allowsAnyMethod(r) ? "any method" : r.methods.join(","));
+  parts.push(allowsAnyPath(r) ? "any path" : r.path_allowlist.join(" "));
   if (r.auth) parts.push(`auth ${r.auth.scheme} from $${r.auth.token_ref}`);
   return parts.join(" ");
 }

@@ -93,15 +93,15 @@ test("rebase: a route proposal applies its own change onto a live document that 
   const live = doc([{ host: "a.example.com", methods: ["GET"] }, { host: "b.example.com" }, { host: "other.example.com" }]);
   const r = rebaseRoutes(base, proposed, live);
   t.deepEqual(r.routes.routes.map((x) => x.host), ["a.example.com", "b.example.com", "new.example.com", "other.example.com"]);
-  t.deepEqual(r.routes.routes[0], { host: "a.example.com", methods: ["GET"] }, "a change made meanwhile is kept");
+  t.deepEqual(r.routes.routes[0], { host: "a.example.com", methods: ["GET"], path_allowlist: ["/"] }, "a change made meanwhile is kept");
   t.deepEqual(r.conflicts, []);
-  t.deepEqual(r.summary, ["+ route new.example.com"]);
+  t.deepEqual(r.summary, ["+ route new.example.com any method any path"]);
   // Proposal and live both changed the same route: a conflict.
   const r2 = rebaseRoutes(base, doc([{ host: "a.example.com", methods: ["POST"] }, { host: "b.example.com" }]), live);
   t.is(r2.conflicts.length, 1);
   t.regex(r2.conflicts[0]!, /route a.example.com changed since the proposal/);
   // Removal.
-  t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com"]);
+  t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com any method any path"]);
 });
 
 test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rendered from routes ∪ extras, SSRF exemptions kept", (t) => {
@@ -122,7 +122,7 @@ test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rende
 test("plan: removing a route keeps its host in pipelock when it is also an extra (no subtraction)", (t) => {
   const live: LiveState = { routes: doc([{ host: "github.com" }, { host: "pypi.example.org" }]), policy: { version: 1, pipelock_allowlist: ["github.com"], ssrf_ip_allowlist: [] }, dockerfile: null };
   const plan = planChange({ kind: "egress_routes", routes: doc([{ host: "pypi.example.org" }]), base: live.routes }, live);
-  t.deepEqual(plan.summary, ["- route github.com"]);
+  t.deepEqual(plan.summary, ["- route github.com any method any path"]);
   t.deepEqual(plan.next.policy, live.policy);
   t.deepEqual(pipelockConfigFor(plan.next.routes, plan.next.policy).api_allowlist, ["github.com", "pypi.example.org"]);
   t.deepEqual(fileChanges(live, plan.next).map((f) => f.name), ["routes.yaml"], "pipelock.yaml does not change at all");
