@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { agentGitConfig } from "../../../contracts/git-gate.ts";
+import { agentGitConfig, HISTORY_DEFAULTS } from "../../../contracts/git-gate.ts";
 import { aptEnsure, freePort, killOnExit, waitForPort } from "./sshd.ts";
 
 /** What the gate's scripts need on the host (the image installs the same). */
@@ -72,6 +72,10 @@ export interface GateUpstreamSpec {
   known_host_key?: string;
   /** Path of the identity's private key; copied into the keys dir as <name>. */
   key: string;
+  /** History policy; the contract's defaults (HISTORY_DEFAULTS) when left out. */
+  protected_refs?: string[];
+  allow_force_push?: boolean;
+  allow_delete?: boolean;
 }
 
 export interface Gate {
@@ -95,7 +99,17 @@ export async function startGate(opts: { upstreams: GateUpstreamSpec[]; gitleaks:
   const keys = path.join(dir, "keys");
   fs.mkdirSync(keys);
   for (const u of opts.upstreams) fs.copyFileSync(u.key, path.join(keys, u.name));
-  const config = { version: 1, upstreams: opts.upstreams.map(({ name, url, known_host_key }) => ({ name, url, known_host_key })) };
+  const config = {
+    version: 1,
+    upstreams: opts.upstreams.map(({ name, url, known_host_key, protected_refs, allow_force_push, allow_delete }) => ({
+      name,
+      url,
+      known_host_key,
+      protected_refs: protected_refs ?? [...HISTORY_DEFAULTS.protected_refs],
+      allow_force_push: allow_force_push ?? HISTORY_DEFAULTS.allow_force_push,
+      allow_delete: allow_delete ?? HISTORY_DEFAULTS.allow_delete,
+    })),
+  };
   fs.writeFileSync(path.join(dir, "upstreams.json"), JSON.stringify(config, null, 2));
   const port = await freePort();
   const base = path.join(dir, "srv");
