@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import os from "node:os";
 import { reloadCommand } from "../contracts/docker.ts";
-import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type Decision, type KindPlan } from "../contracts/proposals.ts";
+import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type ApprovalPlan, type Decision } from "../contracts/proposals.ts";
 import { appendAudit } from "../store/audit.ts";
 import { localIo, LockBusyError } from "../store/io.ts";
 import { fileChanges, readLive, writeLive, type CurrentConfig, type FileChange } from "../store/live.ts";
@@ -32,7 +32,7 @@ export function operatorName(): string {
   }
 }
 
-export interface PlannedApproval extends KindPlan {
+export interface PlannedApproval extends ApprovalPlan {
   current: CurrentConfig;
   /** The live files approval rewrites, before → after. */
   files: FileChange[];
@@ -114,6 +114,12 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
           `\`bottle show ${proposal.id}\` shows the result against the live config; approve with --force to apply it anyway, or reject it.`,
       );
     }
+    if (plan.needsForce.length && !opts.force) {
+      throw new UserError(
+        `${proposal.id} sends a credential where it does not go today:\n  - ${plan.needsForce.join("\n  - ")}\n` +
+          `Read \`bottle show ${proposal.id}\`; approve with --force if that host is meant to receive it, or reject it.`,
+      );
+    }
     const spec = kindSpec(proposal.change.kind);
     const written = await writeLive(layout, plan.current, plan.next, { proposalId: proposal.id });
     const configKey = `${STACK_CONFIG_NAMESPACE}:${spec.configKey}`;
@@ -147,7 +153,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       summary: plan.summary,
       files: written.files,
       persisted: persisted.how,
-      ...(plan.conflicts.length ? { forced: plan.conflicts } : {}),
+      ...(plan.conflicts.length || plan.needsForce.length ? { forced: [...plan.conflicts, ...plan.needsForce] } : {}),
     });
     return { decision, plan };
   });

@@ -15,7 +15,7 @@ import { bottlesHome } from "../store/layout.ts";
 import { approve, planFor, reject, type ApplyOptions, type PlannedApproval } from "./apply.ts";
 import { bottleLabel, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
 import { lineDiff } from "./diff.ts";
-import { age, oneLine, sanitize, table } from "./text.ts";
+import { age, emphasize, FLAG, oneLine, sanitize, table } from "./text.ts";
 
 export interface Io {
   out(line: string): void;
@@ -27,6 +27,8 @@ export interface CommandContext {
   home?: string;
   now?: number;
   apply?: ApplyOptions;
+  /** Bold risk flags (the terminal has escape sequences). */
+  color?: boolean;
 }
 
 export const USAGE = `usage: bottle <command>
@@ -52,7 +54,8 @@ export async function pendingRows(ctx: CommandContext): Promise<{ found: FoundPr
   const rows: { found: FoundProposal; summary: string }[] = [];
   for (const found of pending) {
     const plan = await planOrError(found);
-    const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "";
+    const flags = plan instanceof Error ? "" : `${plan.needsForce.length ? "[CREDENTIAL TO A NEW HOST] " : ""}${plan.warnings.length ? "[WILDCARD] " : ""}`;
+    const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : flags + (plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "");
     rows.push({ found, summary });
   }
   return rows;
@@ -99,6 +102,8 @@ export async function showLines(found: FoundProposal, now = Date.now()): Promise
     return out;
   }
   out.push("changes:", ...plan.summary.map((s) => `  ${sanitize(s)}`));
+  for (const f of plan.needsForce) out.push(`${FLAG}${sanitize(f)} (approve needs --force)`);
+  for (const w of plan.warnings) out.push(`${FLAG}${sanitize(w)}`);
   if (plan.conflicts.length) out.push("conflicts (the live config moved since the proposal; approve needs --force):", ...plan.conflicts.map((c) => `  ! ${sanitize(c)}`));
   for (const f of plan.files) {
     const d = lineDiff(f.before, f.after);
@@ -111,7 +116,7 @@ export async function showLines(found: FoundProposal, now = Date.now()): Promise
 
 export async function cmdShow(ctx: CommandContext, id: string): Promise<number> {
   const found = await findProposal(id, ctx.home ?? bottlesHome());
-  for (const l of await showLines(found, ctx.now)) ctx.io.out(l);
+  for (const l of await showLines(found, ctx.now)) ctx.io.out(emphasize(l, ctx.color));
   return 0;
 }
 

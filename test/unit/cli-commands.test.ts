@@ -200,3 +200,25 @@ test("seal: a hand-edited routes.yaml is validated and re-sealed; an invalid edi
   t.is(pl.code, 1);
   t.regex(pl.err[0]!, /is rendered from routes\.yaml and policy\.yaml/);
 });
+
+test("a credential sent to a new host: show flags it in bold words, pending marks it, approve needs --force", async (t) => {
+  const { home, fx, sup } = await world();
+  const routes = routesDoc([...INITIAL_ROUTES.routes, { host: "echo.example.org", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" } }, { host: "*.pages.example.org" }]);
+  const { proposal } = await sup.propose({ kind: "egress_routes", routes, base: INITIAL_ROUTES }, "the echo service needs my token");
+  const shown = await run(home, "show", proposal.id);
+  t.true(shown.out.some((l) => /^!! CREDENTIAL TO A NEW HOST: the token in \$CLAUDE_CODE_OAUTH_TOKEN would be injected into requests to echo\.example\.org; today it goes only to api\.anthropic\.com .*\(approve needs --force\)$/.test(l)), shown.out.join("\n"));
+  t.true(shown.out.some((l) => /^!! WILDCARD \*\.pages\.example\.org: matches every subdomain of pages\.example\.org, at any depth/.test(l)));
+  // On a terminal the flags are bold; nothing else is.
+  const c = capture();
+  await main(["show", proposal.id], { io: c.io, home, color: true });
+  t.true(c.out.filter((l) => l.startsWith("\u001b[1m!! ")).length === 2 && c.out.every((l) => l.startsWith("\u001b[1m!! ") || !l.includes("\u001b")));
+  t.regex((await run(home, "pending")).out[1]!, /\[CREDENTIAL TO A NEW HOST\] \[WILDCARD\] \+ route echo\.example\.org/);
+  const refused = await run(home, "approve", proposal.id);
+  t.is(refused.code, 1);
+  t.regex(refused.err[0]!, /sends a credential where it does not go today/);
+  t.false(fs.readFileSync(fx.layout.routesFile, "utf8").includes("echo.example.org"), "nothing written");
+  const forced = await run(home, "approve", proposal.id, "--force");
+  t.is(forced.code, 0, forced.err.join("\n"));
+  t.true(fs.readFileSync(fx.layout.routesFile, "utf8").includes("echo.example.org"));
+  sup.close();
+});

@@ -176,3 +176,41 @@ for (let i = 0; i < 100; i++) await appendAudit(process.argv[1], { type: "merged
   t.is(v.lines.length, 200);
   t.is(v.lines.filter((l) => l.actor === "a").length, 100);
 });
+
+test("risk flags: a credential on a host that does not receive it today needs --force; wildcards the approval adds are flagged", (t) => {
+  const oauth = { host: "api.anthropic.com", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" }, role: "claude_code_oauth" };
+  const live: LiveState = { ...EMPTY, routes: doc([oauth, { host: "*.docs.example.com", methods: ["GET"] }]), policy: { ...EMPTY_POLICY, pipelock_allowlist: ["*.cdn.example.net"] } };
+  const cases: { title: string; routes?: unknown[]; allowlist?: string[]; needsForce: RegExp[]; warnings: RegExp[] }[] = [
+    { title: "nothing risky", routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "pypi.example.org" }], needsForce: [], warnings: [] },
+    {
+      title: "the agent's own token attached to a new host",
+      routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "echo.example.org", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" } }],
+      needsForce: [/^CREDENTIAL TO A NEW HOST: the token in \$CLAUDE_CODE_OAUTH_TOKEN would be injected into requests to echo\.example\.org; today it goes only to api\.anthropic\.com/],
+      warnings: [],
+    },
+    {
+      title: "a token no route sends today",
+      routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "api.github.com", auth: { scheme: "token", token_ref: "GH_TOKEN" } }],
+      needsForce: [/\$GH_TOKEN would be injected into requests to api\.github\.com; today no route sends it/],
+      warnings: [],
+    },
+    {
+      title: "a credential moved to a wildcard",
+      routes: [{ ...oauth, host: "*.anthropic.com" }, { host: "*.docs.example.com", methods: ["GET"] }],
+      needsForce: [/requests to \*\.anthropic\.com/],
+      warnings: [/^WILDCARD \*\.anthropic\.com: matches every subdomain of anthropic\.com, at any depth/],
+    },
+    { title: "a wildcard route widened", routes: [oauth, { host: "*.docs.example.com" }], needsForce: [], warnings: [/^WILDCARD \*\.docs\.example\.com: .*any method any path/] },
+    { title: "a wildcard allowlist entry added", allowlist: ["*.cdn.example.net", "*.pkg.example.org"], needsForce: [], warnings: [/^WILDCARD \*\.pkg\.example\.org: .*\(pipelock allowlist\)$/] },
+  ];
+  for (const c of cases) {
+    const change = c.routes
+      ? { kind: "egress_routes" as const, routes: doc(c.routes), base: live.routes }
+      : { kind: "pipelock_allowlist" as const, allowlist: c.allowlist!, base: live.policy.pipelock_allowlist };
+    const plan = planChange(change, live);
+    t.is(plan.needsForce.length, c.needsForce.length, `${c.title}: ${plan.needsForce.join(" | ")}`);
+    c.needsForce.forEach((re, i) => t.regex(plan.needsForce[i] ?? "", re, c.title));
+    t.is(plan.warnings.length, c.warnings.length, `${c.title}: ${plan.warnings.join(" | ")}`);
+    c.warnings.forEach((re, i) => t.regex(plan.warnings[i] ?? "", re, c.title));
+  }
+});
