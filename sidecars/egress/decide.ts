@@ -16,10 +16,12 @@
 //  7. the route's path allowlist (segment-aware prefixes) and method list admit the request;
 //  8. credentials: agent-sent credential headers are never forwarded. To a route that injects,
 //     a real (non-placeholder) agent credential is refused rather than merged; a route that
-//     injects is refused over cleartext and when its token is missing.
+//     injects is refused over cleartext and when its token is missing; its response is relayed
+//     with the injected credential redacted (redact.ts).
 import { isIP } from "node:net";
 import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "../../contracts/routes.ts";
 import { HOSTNAME_RE } from "../../contracts/validation.ts";
+import { redactionValues } from "./redact.ts";
 
 export type Scheme = "https" | "http";
 
@@ -82,6 +84,8 @@ export interface Allow {
   strip: string[];
   /** The credential header to add (never log its value). */
   inject?: { name: string; value: string };
+  /** Exact values to redact from the response (the injected credential's spellings; never log them). */
+  redact?: string[];
 }
 
 export interface Deny {
@@ -453,7 +457,10 @@ export function decide(req: EgressRequest, routes: readonly Route[], ctx: Decide
     inject = { name: injectName!, value: credentialValue(route.auth.scheme, token) };
   }
   const allow: Allow = { action: "allow", reason: "route", routeIndex, route, host, port: loc.port, path, upstreamTarget: loc.target, strip: present };
-  if (inject) allow.inject = inject;
+  if (inject) {
+    allow.inject = inject;
+    allow.redact = redactionValues(ctx.tokens![route.auth!.token_ref]!, inject.value);
+  }
   return allow;
 }
 
