@@ -89,11 +89,27 @@ function localBackendEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return next;
 }
 
+const USAGE = "usage: npm start [-- <stack>]   |   npm run down [-- <stack>] [-- --purge-images]";
+
+/** The images a stack built (stack output `images`), or [] when it has none or cannot be read. */
+function builtImages(stack: string, env: NodeJS.ProcessEnv, runner: Runner = run): string[] {
+  const r = runner("pulumi", ["stack", "output", "images", "--json", "--stack", stack], { env, cwd: projectDir });
+  if (r.status !== 0) return [];
+  try {
+    const names = JSON.parse(r.stdout) as unknown;
+    return Array.isArray(names) ? names.filter((n): n is string => typeof n === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
 export function main(argv: string[], env: NodeJS.ProcessEnv = process.env): number {
-  const command = argv[0] ?? "up";
-  const stack = argv[1] ?? env.CLAUDE_BOTTLE_STACK ?? "dev";
-  if (command !== "up" && command !== "down") {
-    say(`usage: npm start [-- <stack>]   |   npm run down [-- <stack>]\nunknown command "${command}"`);
+  const flags = argv.filter((a) => a.startsWith("--"));
+  const [command = "up", stackArg] = argv.filter((a) => !a.startsWith("--"));
+  const stack = stackArg ?? env.CLAUDE_BOTTLE_STACK ?? "dev";
+  const unknown = flags.filter((f) => f !== "--purge-images" || command !== "down");
+  if ((command !== "up" && command !== "down") || unknown.length) {
+    say(`${USAGE}\n${unknown.length ? `unknown option ${unknown.join(" ")}` : `unknown command "${command}"`}`);
     return 2;
   }
   const problems = command === "up" ? preflight(env) : preflight(env).filter((p) => !/is not set/.test(p.what));
@@ -109,8 +125,18 @@ export function main(argv: string[], env: NodeJS.ProcessEnv = process.env): numb
     say(`\nThe bottle is up. Attach with the command in the \`attach\` output (\`pulumi stack output attach --stack ${stack}\`), then \`claude\` (or \`claude --continue\` to resume).`);
     say("Watch what the agent asks for with `npx bottle pending` / `npx bottle dashboard`.");
   } else {
+    // Read before destroy: the outputs go with the resources.
+    const images = builtImages(stack, penv);
     pulumiStep(["destroy", "--yes", "--stack", stack], penv);
-    say(`\nThe bottle is down. The agent's home volume (its transcript) is kept; remove it with \`docker volume rm\` if you want it gone.`);
+    say(`\nThe bottle is down. The agent's home and workspace volumes (its transcript and work) are kept; remove them with \`docker volume rm\` if you want them gone.`);
+    if (flags.includes("--purge-images")) {
+      for (const image of images) {
+        const r = run("docker", ["image", "rm", image], { env });
+        say(r.status === 0 ? `removed image ${image}` : `could not remove image ${image}: ${r.stderr.trim().split("\n")[0]}`);
+      }
+    } else if (images.length) {
+      say(`The images it built stay, so the next \`npm start\` is fast (${images.join(", ")}); \`npm run down -- --purge-images\` removes them too.`);
+    }
   }
   return 0;
 }

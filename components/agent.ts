@@ -73,6 +73,8 @@ export interface AgentImageArgs {
   /** docker image name (repo:tag) for the capability build. */
   imageName: string;
   baseImages: Record<BuildArgName, string>;
+  /** Target platform of the build (see daemonPlatform). Default: the provider's choice. */
+  platform?: string;
 }
 
 /**
@@ -102,6 +104,7 @@ export function agentImage(name: string, args: AgentImageArgs, opts: pulumi.Cust
       context: path.dirname(file),
       dockerfile: file,
       extraArgs: { AGENT_IMAGE: args.standard.imageName, AGENT_IMAGE_ID: args.standard.repoDigest },
+      platform: args.platform,
     },
     { ...opts, dependsOn: [args.standard] },
   );

@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
+import type * as docker from "@pulumi/docker";
 import path from "node:path";
 import { Agent, agentImage } from "./agent.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { Egress } from "./egress.ts";
 import { GIT_GATE_ALIAS, GitGate } from "./gitGate.ts";
-import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
+import { baseImagesOf, sidecarImage } from "./images.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { BottleNetworks } from "./networks.ts";
 import { Pipelock } from "./pipelock.ts";
@@ -16,6 +17,9 @@ import { renderBottleRecord } from "../store/bottles.ts";
 import { bottlesHome, stateLayout } from "../store/layout.ts";
 import { workspaceSnapshot, workspaceSnapshotFile } from "../store/workspace.ts";
 
+/** What every docker name of a bottle starts with unless the stack says otherwise. */
+export const DEFAULT_NAME_PREFIX = "claude-bottle-";
+
 export interface BottleArgs {
   /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */
   spec: BottleSpec;
@@ -23,10 +27,12 @@ export interface BottleArgs {
   stateDir?: string;
   /** Prefix of every docker name (containers, networks, volume, images). Default "claude-bottle-". */
   namePrefix?: string;
-  /** The agent's OCI runtime, already chosen (see chooseRuntime). Default runc. */
+  /** The agent's OCI runtime, already chosen (see resolveRuntime). Default runc. */
   runtime?: "runc" | "runsc";
   /** Per-bottle agent Dockerfile from an approved capability change (stack config `claude-bottle:capabilityDockerfile`). */
   capabilityDockerfile?: string;
+  /** Platform every image is built for, e.g. "linux/amd64" (see daemonPlatform). Default: the docker provider's choice, with its warning. */
+  platform?: string;
   /** Keep the agent's home (transcript) and workspace volumes on `pulumi destroy`. Default true. */
   retainVolumes?: boolean;
   /** Written into bottle.json so the operator CLI can persist approvals into this stack's config. */
@@ -42,6 +48,8 @@ export class Bottle extends pulumi.ComponentResource {
   readonly attachCommand: pulumi.Output<string>;
   /** The agent's volumes: home (transcript) and workspace. */
   readonly agentVolumes: pulumi.Output<{ home: string; workspace: string }>;
+  /** Names of the images this bottle built locally; `pulumi destroy` keeps them. */
+  readonly images: pulumi.Output<string[]>;
   readonly stateDir: string;
   readonly auditDir: string;
   readonly proposalsDir?: string;
@@ -50,20 +58,19 @@ export class Bottle extends pulumi.ComponentResource {
   constructor(name: string, args: BottleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:index:Bottle", name, {}, opts);
     const { spec } = args;
-    const prefix = args.namePrefix ?? "claude-bottle-";
+    const prefix = args.namePrefix ?? DEFAULT_NAME_PREFIX;
     const identity = spec.identity;
     const state = stateLayout(args.stateDir ?? path.join(bottlesHome(), identity));
     const child = { parent: this };
     const containerName = (role: Role) => `${prefix}${identity}-${role}`;
-    const baseImages: Record<BuildArgName, string> = {
-      BASE_IMAGE: spec.bottle.images.base ?? DEFAULT_IMAGES.BASE_IMAGE,
-      PIPELOCK_IMAGE: spec.bottle.images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
-      GITLEAKS_IMAGE: spec.bottle.images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
-    };
+    const baseImages = baseImagesOf(spec.bottle.images);
     // Behind TLS inspection, the agent image's npm install needs the same extra CAs (build stage only).
     const buildArgs: Partial<Record<Role, Record<string, string>>> = spec.extraCaPems.length ? { agent: { BUILD_EXTRA_CA_PEM: spec.extraCaPems.join("\n") } } : {};
+    // Every image this bottle builds: `pulumi destroy` leaves them (the docker provider never deletes an image).
+    const builtImages: docker.Image[] = [];
+    const built = (img: docker.Image) => (builtImages.includes(img) ? img : (builtImages.push(img), img));
     const image = (role: Role) =>
-      sidecarImage(`${name}-${role}-image`, { role, imageName: `${prefix}${role}:${identity}`, baseImages, extraArgs: buildArgs[role] }, child);
+      built(sidecarImage(`${name}-${role}-image`, { role, imageName: `${prefix}${role}:${identity}`, baseImages, extraArgs: buildArgs[role], platform: args.platform }, child));
 
     const names: Record<string, string> = {
       agent: containerName("agent"),
@@ -170,10 +177,12 @@ export class Bottle extends pulumi.ComponentResource {
       {
         identity,
         containerName: names.agent!,
-        image: agentImage(
-          `${name}-agent-capability-image`,
-          { standard: image("agent"), capabilityDockerfile: args.capabilityDockerfile, imageName: `${prefix}agent-capability:${identity}`, baseImages },
-          child,
+        image: built(
+          agentImage(
+            `${name}-agent-capability-image`,
+            { standard: image("agent"), capabilityDockerfile: args.capabilityDockerfile, imageName: `${prefix}agent-capability:${identity}`, baseImages, platform: args.platform },
+            child,
+          ),
         ).repoDigest,
         internalNetwork: networks.internal.name,
         egressCaPem: egressCa.certPem,
@@ -213,6 +222,7 @@ export class Bottle extends pulumi.ComponentResource {
     this.caFingerprints = pulumi.output({ egress: egressCa.sha256Fingerprint, pipelock: pipelockCa.sha256Fingerprint });
     this.attachCommand = agent.attachCommand;
     this.agentVolumes = pulumi.all([agent.home.name, agent.workspace.name]).apply(([home, workspace]) => ({ home, workspace }));
+    this.images = pulumi.all(builtImages.map((i) => i.imageName));
     this.registerOutputs({
       identity: this.identity,
       containerNames: this.containerNames,
@@ -220,6 +230,7 @@ export class Bottle extends pulumi.ComponentResource {
       caFingerprints: this.caFingerprints,
       attachCommand: this.attachCommand,
       agentVolumes: this.agentVolumes,
+      images: this.images,
       stateDir: this.stateDir,
       runtime: this.runtime,
     });

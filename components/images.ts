@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +26,15 @@ export const DEFAULT_IMAGES: Readonly<Record<BuildArgName, string>> = (() => {
   return Object.freeze({ BASE_IMAGE: pick("BASE_IMAGE"), PIPELOCK_IMAGE: pick("PIPELOCK_IMAGE"), GITLEAKS_IMAGE: pick("GITLEAKS_IMAGE") });
 })();
 
+/** The manifest's `images` over the pinned defaults. */
+export function baseImagesOf(images: { base?: string; pipelock?: string; gitleaks?: string }): Record<BuildArgName, string> {
+  return {
+    BASE_IMAGE: images.base ?? DEFAULT_IMAGES.BASE_IMAGE,
+    PIPELOCK_IMAGE: images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
+    GITLEAKS_IMAGE: images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
+  };
+}
+
 /** Which build args each sidecar's Dockerfile takes. */
 export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {
   agent: ["BASE_IMAGE"],
@@ -45,6 +55,8 @@ export interface SidecarImageArgs {
   context?: string;
   /** Dockerfile path; default <context>/Dockerfile. */
   dockerfile?: string;
+  /** Target platform, e.g. "linux/amd64". Default: the docker provider picks its own (and warns). */
+  platform?: string;
 }
 
 /** A local image built from sidecars/<role>/Dockerfile; never pushed. */
@@ -62,8 +74,23 @@ export function sidecarImage(name: string, args: SidecarImageArgs, opts: pulumi.
     {
       imageName: args.imageName,
       skipPush: true,
-      build: { context, dockerfile, args: buildArgs },
+      build: { context, dockerfile, args: buildArgs, ...(args.platform ? { platform: args.platform } : {}) },
     },
     opts,
   );
+}
+
+/**
+ * The Docker daemon's platform ("linux/amd64"), or undefined when it cannot be asked. Images are
+ * built for it: unset, the docker provider builds for the machine running Pulumi and warns on
+ * every preview — wrong when DOCKER_HOST points at a host of another architecture.
+ */
+export function daemonPlatform(): string | undefined {
+  try {
+    const out = execFileSync("docker", ["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], { timeout: 10_000, stdio: ["ignore", "pipe", "ignore"] });
+    const platform = out.toString().trim();
+    return /^[a-z0-9]+\/[a-z0-9]+$/.test(platform) ? platform : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -3,9 +3,11 @@
 // mocks with other configs. A user mistake becomes a RunError: a message, no stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { Bottle } from "./bottle.ts";
+import { Bottle, DEFAULT_NAME_PREFIX } from "./bottle.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
-import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
+import { resolveRuntime, type RuntimeSeams } from "./runtime.ts";
+import { baseImagesOf, daemonPlatform } from "./images.ts";
+import { PROPOSAL_KINDS } from "../contracts/proposals.ts";
 import { ConfigError } from "../contracts/validation.ts";
 
 export interface ProgramOptions {
@@ -19,8 +21,12 @@ export interface ProgramOptions {
   capabilityDockerfile?: string;
   /** Remove the agent's volumes on destroy (default: stack config claude-bottle:purgeOnDestroy, false). */
   purgeOnDestroy?: boolean;
-  /** The daemon's runtimes; default: ask `docker info`. */
-  daemonRuntimes?: readonly string[];
+  /** The daemon's platform for image builds ("linux/amd64"); default: ask `docker version`. */
+  daemonPlatform?: string;
+  /** Where the stack's Pulumi.yaml lives (bottle.json tells `bottle approve` where to persist); default: the working directory. */
+  projectDir?: string;
+  /** Where the runtime choice asks the daemon and probes runsc (default: the docker CLI, a cache file). */
+  runtimeSeams?: RuntimeSeams;
 }
 
 export function bottleProgram(options: ProgramOptions = {}) {
@@ -39,21 +45,24 @@ export function bottleProgram(options: ProgramOptions = {}) {
     const spec = resolveBottle(loaded, {
       agent: options.agent ?? config.get("agent"),
       overrides: {
-        routes: config.getObject<unknown>("routes"),
-        pipelockAllowlist: config.getObject<unknown>("pipelockAllowlist"),
+        routes: config.getObject<unknown>(PROPOSAL_KINDS.egress_routes.configKey),
+        pipelockAllowlist: config.getObject<unknown>(PROPOSAL_KINDS.pipelock_allowlist.configKey),
       },
       env: options.env,
     });
-    const runtime = chooseRuntime(spec.bottle.runtime, options.daemonRuntimes ?? (spec.bottle.runtime === "runc" ? [] : daemonRuntimes()));
+    const namePrefix = options.namePrefix ?? config.get("namePrefix");
+    const choice = resolveRuntime(spec.bottle.runtime, { image: baseImagesOf(spec.bottle.images).BASE_IMAGE, namePrefix: namePrefix ?? DEFAULT_NAME_PREFIX }, options.runtimeSeams);
+    for (const n of choice.notes) void (n.level === "warn" ? pulumi.log.warn(n.message) : pulumi.log.info(n.message));
     bottle = new Bottle(spec.identity, {
       spec,
-      runtime,
+      runtime: choice.runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
-      namePrefix: options.namePrefix ?? config.get("namePrefix"),
-      capabilityDockerfile: options.capabilityDockerfile ?? config.get("capabilityDockerfile"),
+      namePrefix,
+      capabilityDockerfile: options.capabilityDockerfile ?? config.get(PROPOSAL_KINDS.capability.configKey),
       // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
       retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),
-      stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(".") },
+      stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(options.projectDir ?? ".") },
+      platform: options.daemonPlatform ?? daemonPlatform(),
     });
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
@@ -68,6 +77,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
     attach: bottle.attachCommand,
     resume: bottle.containerNames.apply((c) => `docker exec -it ${c.agent} claude --continue`),
     agentVolumes: bottle.agentVolumes,
+    images: bottle.images,
     stateDir: bottle.stateDir,
     auditDir: bottle.auditDir,
     proposalsDir: bottle.proposalsDir ?? "(supervise is off)",

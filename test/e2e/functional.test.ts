@@ -66,3 +66,10 @@ test("the stack program's resources all pass the field check and order networks/
     }
   }
 });
+
+test("README-engine.md carries the field maps the doubles implement", async (t) => {
+  const fs = await import("node:fs");
+  const { fieldTables } = await import("./engine/readme.ts");
+  const readme = fs.readFileSync(new URL("./README-engine.md", import.meta.url), "utf8");
+  t.true(readme.includes(fieldTables()), "regenerate the tables: node --import tsx test/e2e/engine/readme.ts");
+});

@@ -132,6 +132,27 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     t.true(mandatory(runPolicies(broken)).length > 0, "a broken bottle is refused on engine outputs too");
   });
 
+  check("an approval persisted by `bottle approve` (real CLI) survives `pulumi up`: the config holds it, no container is replaced, the approved route stays served", async (t, _h, A) => {
+    const routes = await A.stack.stack.getConfig("claude-bottle:routes");
+    t.regex(routes.value, /approved\.example/, "the stack config holds the approved route");
+    const before = await containerIds(A);
+    const ops: string[] = [];
+    await A.stack.stack.up({
+      onOutput: () => undefined,
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.op !== "same") ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+      },
+    });
+    t.log(ops.join("; ") || "no change");
+    // The dynamic provider host takes the whole stack config as its inputs, so a changed config
+    // key also "updates" it (a no-op for it): the real engine's bookkeeping, not a resource change.
+    t.true(ops.every((o) => o.startsWith("update pulumi-nodejs:dynamic:Resource") || o.startsWith("update pulumi:providers:pulumi-nodejs")), `only live config files may change: ${ops.join("; ")}`);
+    t.deepEqual(await containerIds(A), before, "no container was replaced or restarted");
+    const r = await agentCurl(A, "https://approved.example/after-up");
+    t.is(r.status, 200, r.raw);
+  });
+
   check("a live route change through `pulumi up` updates only the live config files: no container, image or network is replaced; the new route is served", async (t, _h, _A, B) => {
     const before = await containerIds(B);
     const blocked = await agentCurl(B, "https://approved.example/lifecycle");

@@ -35,3 +35,18 @@ test("npm start without pulumi on PATH exits 1 with instructions, no stack trace
   t.regex(r.stdout, /Pulumi CLI is not installed/);
   t.notRegex(r.stdout + r.stderr, /\n\s+at .*\.ts:\d+/);
 });
+
+test("an unknown option is refused with the usage, before anything runs", async (t) => {
+  const { main } = await import("../../cli/launch.ts");
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  (process.stdout as any).write = (s: string) => (out.push(String(s)), true);
+  try {
+    t.is(main(["down", "--purge-everything"], {}), 2);
+    t.is(main(["up", "--purge-images"], {}), 2);
+  } finally {
+    (process.stdout as any).write = write;
+  }
+  t.regex(out.join(""), /unknown option --purge-everything/);
+  t.regex(out.join(""), /--purge-images/);
+});
