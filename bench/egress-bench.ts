@@ -8,6 +8,11 @@
 //
 //   node --import tsx bench/egress-bench.ts [--seconds 8] [--conns 32] [--write]
 // --write replaces the egress section of bench/RESULTS.md.
+//   node --import tsx bench/egress-bench.ts --redaction [--seconds 8] [--conns 32] [--write]
+// measures instead what redacting the injected credential from responses costs: egress on a
+// plain route vs on a route that injects (and so redacts), for a 1 KiB identity body and a
+// 16 KiB gzip body (passed through compressed on the plain route, decoded and redacted on the
+// other); --write replaces the egress-redaction section.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
@@ -20,7 +25,9 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..");
 const BODY_BYTES = 1024;
+const GZ_TEXT_BYTES = 16 * 1024;
 const HOST = "localhost";
+const BENCH_TOKEN = "sk-ant-oat01-bench-0123456789abcdef0123456789abcdef";
 
 // ------------------------------------------------------------------------------------------
 // Roles run in child processes.
@@ -31,26 +38,32 @@ async function roleUpstream(dir: string): Promise<void> {
   const leaf = await createLeaf(ca, [HOST, "127.0.0.1"]);
   fs.writeFileSync(path.join(dir, "upstream-ca.pem"), ca.certPem);
   const body = Buffer.alloc(BODY_BYTES, 97);
+  // Text that compresses like JSON does (about 4:1), gzip'd once.
+  const words = ["route", "egress", "token", "value", "host", "path", "method", "allow", "bottle", "agent"];
+  let text = "";
+  for (let i = 0; text.length < GZ_TEXT_BYTES; i++) text += `{"id":${i},"k":"${words[i % 10]}-${(i * 7919) % 10007}"},`;
+  const gz = (await import("node:zlib")).gzipSync(Buffer.from(text.slice(0, GZ_TEXT_BYTES)));
   const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
     req.resume();
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
-    res.end(body);
+    const gzipped = req.url === "/bench-gz";
+    res.writeHead(200, { "content-type": gzipped ? "application/json" : "application/octet-stream", "content-length": (gzipped ? gz : body).length, ...(gzipped ? { "content-encoding": "gzip" } : {}) });
+    res.end(gzipped ? gz : body);
   });
   server.keepAliveTimeout = 120_000;
   server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
 }
 
-async function roleEgress(dir: string, upstreamPort: number): Promise<void> {
+async function roleEgress(dir: string, upstreamPort: number, inject = false): Promise<void> {
   const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
   const { parseRoutesDocument } = await import("../contracts/routes.ts");
   const { createTestCa } = await import("../test/integration/helpers/tls.ts");
   const ca = await createTestCa("bench egress CA");
-  fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);
+  fs.writeFileSync(path.join(dir, inject ? "egress-inject-ca.pem" : "egress-ca.pem"), ca.certPem);
   const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
   const proxy = new EgressProxy({
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
-    routes: parseRoutesDocument({ version: 1, routes: [{ host: HOST }] }),
-    tokens: {},
+    routes: parseRoutesDocument({ version: 1, routes: [{ host: HOST, ...(inject ? { auth: { scheme: "bearer", token_ref: "BENCH_TOKEN" } } : {}) }] }),
+    tokens: inject ? { BENCH_TOKEN } : {},
     upstreamCa: [fs.readFileSync(path.join(dir, "upstream-ca.pem"), "utf8")],
     dial: () => ({ host: "127.0.0.1", port: upstreamPort }),
     audit: (e) => audit.write(JSON.stringify(e) + "\n"),
@@ -68,6 +81,8 @@ interface ClientArgs {
   conns: number;
   seconds: number;
   iterations: number;
+  /** Request path; default /bench (the 1 KiB body), /bench-gz the gzip body. */
+  path?: string;
 }
 
 function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
@@ -95,8 +110,8 @@ function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
   });
 }
 
-/** One GET on a kept-alive socket; resolves when the whole (content-length) body is in. */
-function get(sock: tls.TLSSocket): Promise<void> {
+/** One GET on a kept-alive socket; resolves when the whole body (content-length or chunked) is in. */
+function get(sock: tls.TLSSocket, target = "/bench"): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     const onData = (c: Buffer) => {
@@ -105,6 +120,10 @@ function get(sock: tls.TLSSocket): Promise<void> {
       if (end < 0) return;
       const head = buf.subarray(0, end).toString("latin1");
       if (!head.startsWith("HTTP/1.1 200")) return done(new Error(head.split("\r\n")[0]));
+      if (/transfer-encoding:\s*chunked/i.test(head)) {
+        if (buf.length >= end + 9 && buf.subarray(buf.length - 5).toString("latin1") === "0\r\n\r\n") done();
+        return;
+      }
       const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
       if (Number.isNaN(len)) return done(new Error("no content-length"));
       if (buf.length - end - 4 >= len) done();
@@ -116,7 +135,7 @@ function get(sock: tls.TLSSocket): Promise<void> {
     };
     sock.on("data", onData);
     sock.once("error", done);
-    sock.write(`GET /bench HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    sock.write(`GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nAccept-Encoding: gzip\r\n\r\n`);
   });
 }
 
@@ -128,7 +147,7 @@ async function roleClient(a: ClientArgs): Promise<void> {
     for (let i = 0; i < a.iterations + 20; i++) {
       const t0 = process.hrtime.bigint();
       const s = await openConn(a, ca);
-      await get(s);
+      await get(s, a.path);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       s.destroy();
       if (i >= 20) lat.push(ms);
@@ -136,14 +155,14 @@ async function roleClient(a: ClientArgs): Promise<void> {
   } else {
     const socks = await Promise.all(Array.from({ length: a.conns }, () => openConn(a, ca)));
     // Warm up every connection.
-    for (let i = 0; i < 50; i++) await Promise.all(socks.map(get));
+    for (let i = 0; i < 50; i++) await Promise.all(socks.map((s) => get(s, a.path)));
     const deadline = Date.now() + a.seconds * 1000;
     const started = process.hrtime.bigint();
     await Promise.all(
       socks.map(async (s) => {
         while (Date.now() < deadline) {
           const t0 = process.hrtime.bigint();
-          await get(s);
+          await get(s, a.path);
           lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
           count++;
         }
@@ -220,6 +239,15 @@ async function main(): Promise<void> {
   const iterations = opt("newconn", 300);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-egress-bench-"));
   const children: ChildProcess[] = [];
+  if (argv.includes("--redaction")) {
+    try {
+      await redactionBench(dir, children, { seconds, conns, write: argv.includes("--write") });
+    } finally {
+      for (const c of children) c.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   try {
     const up = spawnRole(["upstream", dir]);
     children.push(up.child);
@@ -289,8 +317,67 @@ async function main(): Promise<void> {
   }
 }
 
+/** What redaction costs: the same egress, a plain route vs an injecting one, two kinds of body. */
+async function redactionBench(dir: string, children: ChildProcess[], o: { seconds: number; conns: number; write: boolean }): Promise<void> {
+  const up = spawnRole(["upstream", dir]);
+  children.push(up.child);
+  const upstreamPort = (await up.first).port as number;
+  const plain = spawnRole(["egress", dir, String(upstreamPort)]);
+  const inject = spawnRole(["egress", dir, String(upstreamPort), "inject"]);
+  children.push(plain.child, inject.child);
+  const via = (port: number, ca: string) => ({ upstreamPort, proxyPort: port, connectTarget: `${HOST}:443`, caFile: path.join(dir, ca) });
+  const plainPath = via((await plain.first).port, "egress-ca.pem");
+  const injectPath = via((await inject.first).port, "egress-inject-ca.pem");
+  const rows: [string, typeof plainPath, string][] = [
+    ["plain route, 1 KiB identity body", plainPath, "/bench"],
+    ["injecting route (redacts), 1 KiB identity body", injectPath, "/bench"],
+    ["plain route, 16 KiB JSON gzip'd (relayed compressed)", plainPath, "/bench-gz"],
+    ["injecting route (decodes, redacts), 16 KiB JSON gzip'd", injectPath, "/bench-gz"],
+  ];
+  const results: { name: string; tput: any; lat: any }[] = [];
+  // Interleaved, twice, best of the two per row: the machine is shared.
+  for (let round = 0; round < 2; round++) {
+    for (const [name, p, target] of rows) {
+      const base = { ...p, conns: o.conns, seconds: o.seconds, iterations: 0, path: target };
+      const tput = await client({ ...base, kind: "throughput" });
+      const lat = await client({ ...base, kind: "latency", conns: 1, seconds: Math.max(2, o.seconds / 2) });
+      const prev = results.find((r) => r.name === name);
+      if (!prev) results.push({ name, tput, lat });
+      else if (tput.rps > prev.tput.rps) Object.assign(prev, { tput, lat });
+      process.stderr.write(`${name}: ${JSON.stringify({ tput, lat })}\n`);
+    }
+  }
+  const f = (x: number, d = 2) => x.toFixed(d);
+  const r = (i: number) => results[i]!;
+  const cost = (a: number, b: number) => `${f(100 * (1 - r(b).tput.rps / r(a).tput.rps), 1)} % throughput, +${f(r(b).lat.p50 - r(a).lat.p50, 3)} ms p50 on one connection`;
+  const section = [
+    "<!-- egress-redaction:begin -->",
+    "## egress: redacting the injected credential from responses",
+    "",
+    `Command: \`node --import tsx bench/egress-bench.ts --redaction --seconds ${o.seconds} --conns ${o.conns} --write\``,
+    "",
+    `Same machine and setup as the egress section (direct mode, real EgressProxy); two egress processes, one with a plain route, one whose route injects a bearer token (so every response on it is scanned for the token's spellings). ` +
+      `Rows interleaved, two rounds, the better round kept. Run on ${new Date().toISOString().slice(0, 10)}; 1-min load average at the end ${os.loadavg()[0]!.toFixed(1)}.`,
+    "",
+    `| path | keep-alive req/s (${o.conns} conns) | p50 / p99 ms at ${o.conns} conns | p50 / p99 ms, 1 conn |`,
+    "|---|---:|---:|---:|",
+    ...results.map((x) => `| ${x.name} | ${f(x.tput.rps, 0)} | ${f(x.tput.p50)} / ${f(x.tput.p99)} | ${f(x.lat.p50, 3)} / ${f(x.lat.p99, 3)} |`),
+    "",
+    `- redaction on a 1 KiB identity body: **${cost(0, 1)}**`,
+    `- decoding + redaction on a 16 KiB gzip'd body (relayed decoded): **${cost(2, 3)}**`,
+    "<!-- egress-redaction:end -->",
+  ].join("\n");
+  process.stdout.write(section + "\n");
+  if (o.write) {
+    const file = path.join(here, "RESULTS.md");
+    const old = fs.readFileSync(file, "utf8");
+    const re = /<!-- egress-redaction:begin -->[\s\S]*<!-- egress-redaction:end -->/;
+    fs.writeFileSync(file, re.test(old) ? old.replace(re, section) : old.replace("<!-- egress:end -->", "<!-- egress:end -->\n\n" + section));
+  }
+}
+
 const [role, ...rest] = process.argv.slice(2);
 if (role === "upstream") await roleUpstream(rest[0]!);
-else if (role === "egress") await roleEgress(rest[0]!, Number(rest[1]));
+else if (role === "egress") await roleEgress(rest[0]!, Number(rest[1]), rest[2] === "inject");
 else if (role === "client") await roleClient(JSON.parse(rest[0]!) as ClientArgs);
 else await main();

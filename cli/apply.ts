@@ -6,7 +6,7 @@
 // every file back and leaves the proposal pending: it is reported as not applied, never as
 // approved. Decisions are written once: a proposal is decided once, whoever is first.
 import os from "node:os";
-import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type Decision, type KindPlan } from "../contracts/proposals.ts";
+import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type ApprovalPlan, type Decision } from "../contracts/proposals.ts";
 import { appendAudit } from "../store/audit.ts";
 import { localIo, LockBusyError } from "../store/io.ts";
 import { fileChanges, liveWrites, readLive, writeApprovedDockerfile, type CurrentConfig, type FileChange, type LiveWrite } from "../store/live.ts";
@@ -37,7 +37,7 @@ export function operatorName(): string {
   }
 }
 
-export interface PlannedApproval extends KindPlan {
+export interface PlannedApproval extends ApprovalPlan {
   current: CurrentConfig;
   /** The live files approval rewrites, before → after. */
   files: FileChange[];
@@ -144,6 +144,12 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
           `\`bottle show ${proposal.id}\` shows the result against the live config; approve with --force to apply it anyway, or reject it.`,
       );
     }
+    if (plan.needsForce.length && !opts.force) {
+      throw new UserError(
+        `${proposal.id} sends a credential where it does not go today:\n  - ${plan.needsForce.join("\n  - ")}\n` +
+          `Read \`bottle show ${proposal.id}\`; approve with --force if that host is meant to receive it, or reject it.`,
+      );
+    }
     const spec = kindSpec(proposal.change.kind);
     const writes = await liveWrites(layout, plan.next);
     const reload = await applyLive(bottle, writes, opts);
@@ -178,7 +184,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       summary: plan.summary,
       files,
       persisted: persisted.how,
-      ...(plan.conflicts.length ? { forced: plan.conflicts } : {}),
+      ...(plan.conflicts.length || plan.needsForce.length ? { forced: [...plan.conflicts, ...plan.needsForce] } : {}),
     });
     return { decision, plan };
   });

@@ -4,7 +4,7 @@ import { main } from "./commands.ts";
 import { runDashboard } from "./dashboard.ts";
 
 const io = { out: (l: string) => process.stdout.write(l + "\n"), err: (l: string) => process.stderr.write(l + "\n") };
-const ctx = { io, dashboard: () => runDashboard({ io }, process.stdin, process.stdout) };
+const ctx = { io, color: process.stdout.isTTY === true, dashboard: () => runDashboard({ io }, process.stdin, process.stdout) };
 
 main(process.argv.slice(2), ctx).then(
   (code) => {

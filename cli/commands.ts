@@ -3,7 +3,14 @@
 import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
 import { isPipelockNoise } from "../contracts/pipelock.ts";
+import fs from "node:fs";
+import path from "node:path";
+import { FILE_NAMES } from "../contracts/paths.ts";
+import { parsePolicyYaml } from "../contracts/policy.ts";
+import { parseRoutesYaml } from "../contracts/routes.ts";
+import { seal, withoutSeal } from "../contracts/seal.ts";
 import { ConfigError } from "../contracts/validation.ts";
+import { writeFileAtomic } from "../store/io.ts";
 import { readAudit } from "../store/audit.ts";
 import { allProposals, findBottles } from "../store/bottles.ts";
 import { stampedLines } from "../store/reload.ts";
@@ -12,7 +19,7 @@ import { approve, planFor, reject, type ApplyOptions, type PlannedApproval } fro
 import { bottleLabel, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
 import { onPath } from "./which.ts";
 import { lineDiff } from "./diff.ts";
-import { age, oneLine, sanitize, table } from "./text.ts";
+import { age, emphasize, FLAG, oneLine, sanitize, table } from "./text.ts";
 
 export interface Io {
   out(line: string): void;
@@ -24,6 +31,8 @@ export interface CommandContext {
   home?: string;
   now?: number;
   apply?: ApplyOptions;
+  /** Bold risk flags (the terminal has escape sequences). */
+  color?: boolean;
 }
 
 export const USAGE = `usage: bottle <command>
@@ -35,6 +44,8 @@ export const USAGE = `usage: bottle <command>
   audit <bottle> [--json]      the bottle's audit log, hash chain verified
   logs <bottle> <sidecar> [--all]
                                a sidecar's recent log (pipelock, egress, …) without its known noise
+  seal <file>                  after a hand edit of a live routes.yaml or policy.yaml: validate it
+                               and write its completeness line (an unsealed file is never applied)
   dashboard                    interactive view: ↑/↓ or j/k select, a approve, r reject, d diff, q quit
 
 Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
@@ -49,7 +60,8 @@ export async function pendingRows(ctx: CommandContext): Promise<{ found: FoundPr
   const rows: { found: FoundProposal; summary: string }[] = [];
   for (const found of pending) {
     const plan = await planOrError(found);
-    const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "";
+    const flags = plan instanceof Error ? "" : `${plan.needsForce.length ? "[CREDENTIAL TO A NEW HOST] " : ""}${plan.warnings.length ? "[WILDCARD] " : ""}`;
+    const summary = plan instanceof Error ? `(cannot apply: ${oneLine(plan.message, 60)})` : flags + (plan.summary.length > 1 ? `${plan.summary[0]} (+${plan.summary.length - 1} more)` : plan.summary[0] ?? "");
     rows.push({ found, summary });
   }
   return rows;
@@ -96,6 +108,8 @@ export async function showLines(found: FoundProposal, now = Date.now()): Promise
     return out;
   }
   out.push("changes:", ...plan.summary.map((s) => `  ${sanitize(s)}`));
+  for (const f of plan.needsForce) out.push(`${FLAG}${sanitize(f)} (approve needs --force)`);
+  for (const w of plan.warnings) out.push(`${FLAG}${sanitize(w)}`);
   if (plan.conflicts.length) out.push("conflicts (the live config moved since the proposal; approve needs --force):", ...plan.conflicts.map((c) => `  ! ${sanitize(c)}`));
   for (const f of plan.files) {
     const d = lineDiff(f.before, f.after);
@@ -108,7 +122,7 @@ export async function showLines(found: FoundProposal, now = Date.now()): Promise
 
 export async function cmdShow(ctx: CommandContext, id: string): Promise<number> {
   const found = await findProposal(id, ctx.home ?? bottlesHome());
-  for (const l of await showLines(found, ctx.now)) ctx.io.out(l);
+  for (const l of await showLines(found, ctx.now)) ctx.io.out(emphasize(l, ctx.color));
   return 0;
 }
 
@@ -184,6 +198,36 @@ export async function cmdLogs(ctx: CommandContext, bottleName: string, role: str
   return 0;
 }
 
+/** `bottle seal`: a hand-edited live file, validated like its reader does, re-sealed atomically. */
+export async function cmdSeal(ctx: CommandContext, file: string): Promise<number> {
+  const name = path.basename(file);
+  const parse = ({ [FILE_NAMES.routes]: parseRoutesYaml, [FILE_NAMES.policy]: parsePolicyYaml } as Record<string, ((text: string, where: string) => unknown) | undefined>)[name];
+  if (!parse) {
+    throw new UserError(
+      name === FILE_NAMES.pipelock
+        ? `${file} is rendered from routes.yaml and policy.yaml: edit those (or approve a proposal) and it follows`
+        : `bottle seal takes a live ${FILE_NAMES.routes} or ${FILE_NAMES.policy}, not ${name}`,
+    );
+  }
+  let text: string;
+  let mode: number;
+  try {
+    text = fs.readFileSync(file, "utf8");
+    mode = fs.statSync(file).mode & 0o777;
+  } catch (err) {
+    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const sealed = seal(withoutSeal(text));
+  parse(sealed, file);
+  if (sealed === text) {
+    ctx.io.out(`${file} is already sealed`);
+    return 0;
+  }
+  writeFileAtomic(file, sealed, mode);
+  ctx.io.out(`sealed ${file} (${sealed.slice(sealed.lastIndexOf("\n", sealed.length - 2) + 1).trim()}); the sidecar reloads it on the file change`);
+  return 0;
+}
+
 /** Entry: parse argv (without node and script), run, map user mistakes to a message + exit 1. */
 export async function main(argv: string[], ctx: CommandContext & { dashboard?: () => Promise<number> }): Promise<number> {
   let parsed;
@@ -226,6 +270,9 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
       case "logs":
         need(2, "a bottle and a sidecar (pipelock, egress, supervise, git-gate, agent)");
         return await cmdLogs(ctx, rest[0]!, rest[1]!, values.all);
+      case "seal":
+        need(1, "one live file (routes.yaml or policy.yaml)");
+        return await cmdSeal(ctx, rest[0]!);
       case "dashboard":
         need(0, "no arguments");
         if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");

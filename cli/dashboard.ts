@@ -5,7 +5,7 @@ import { allProposals, findBottles } from "../store/bottles.ts";
 import { bottlesHome } from "../store/layout.ts";
 import { findProposal } from "./bottles.ts";
 import { cmdApprove, cmdReject, pendingRows, showLines, type CommandContext, type Io } from "./commands.ts";
-import { age, oneLine } from "./text.ts";
+import { age, emphasize, oneLine } from "./text.ts";
 
 export interface DashItem {
   id: string;
@@ -131,7 +131,7 @@ export function renderDashboard(state: DashState, opts: { width: number; height:
   lines.push("─".repeat(Math.max(0, Math.min(width, 200))));
   const body = Math.max(1, height - lines.length - 2);
   if (state.mode === "detail") {
-    for (const l of state.detail.slice(state.scroll, state.scroll + body)) lines.push(fit(l, width));
+    for (const l of state.detail.slice(state.scroll, state.scroll + body)) lines.push(emphasize(fit(l, width), opts.color));
   } else if (!state.items.length) {
     lines.push("no pending proposals — waiting for the agents to ask");
   } else {

@@ -23,3 +23,13 @@ export function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
 }
+
+/** Lines that flag a risk start with this; shown in bold where the terminal has it. */
+export const FLAG = "!! ";
+const BOLD = "\u001b[1m";
+const RESET = "\u001b[0m";
+
+/** A line as the terminal shows it: risk flags in bold when `color`. */
+export function emphasize(line: string, color = false): string {
+  return color && line.startsWith(FLAG) ? BOLD + line + RESET : line;
+}

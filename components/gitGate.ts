@@ -34,7 +34,7 @@ export class GitGate extends pulumi.ComponentResource {
     super("claude-bottle:sidecar:GitGate", name, {}, opts);
     const config = parseGitGateConfig({
       version: 1,
-      upstreams: args.upstreams.map((u) => ({ name: u.name, url: u.url, known_host_key: u.known_host_key })),
+      upstreams: args.upstreams.map((u) => ({ name: u.name, url: u.url, known_host_key: u.known_host_key, protected_refs: u.protected_refs, allow_force_push: u.allow_force_push, allow_delete: u.allow_delete })),
     });
     const uid = String(GIT_GATE_UID);
     this.container = new docker.Container(

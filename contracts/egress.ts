@@ -48,7 +48,7 @@ export function egressSettingsToEnv(settings: z.input<typeof EgressSettingsSchem
 export const EGRESS_LOG = {
   listening: "egress listening",
   reloaded: "routes reloaded",
-  rejected: "routes reload rejected; keeping the previous routes",
+  rejected: "routes file NOT applied; the previous routes stay in force",
 } as const;
 
 export function readEgressLogLine(line: string): LoadEvent | undefined {

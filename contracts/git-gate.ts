@@ -37,10 +37,34 @@ export const KnownHostKeySchema = z
     message: 'expected a public host key "<type> <base64>", e.g. "ssh-ed25519 AAAAC3Nza…" (as printed by `ssh-keyscan -t ed25519 <host>`, without the host name)',
   });
 
+/** A ref pattern: a full ref name where `*` matches any characters ("/" too), or HEAD = the upstream's default branch. */
+export const RefPatternSchema = z.string().regex(/^(?:HEAD|refs\/(?:heads|tags)\/[A-Za-z0-9._\/*-]+)$/, {
+  message: 'expected HEAD (the upstream\'s default branch) or a full ref name under refs/heads/ or refs/tags/, "*" matching any characters (e.g. "refs/heads/release/*")',
+});
+
+/**
+ * What the gate lets a push destroy, per upstream. Deleting a ref and any non-fast-forward move
+ * (a rewrite; for a tag: any move at all) are refused unless the operator allows them, and
+ * never for a ref matching protected_refs.
+ */
+export const HISTORY_DEFAULTS = {
+  protected_refs: ["HEAD", "refs/tags/*"],
+  allow_force_push: false,
+  allow_delete: false,
+} as const;
+
+export const HistoryPolicyFields = {
+  protected_refs: z.array(RefPatternSchema).describe("refs never deleted or rewritten through the gate, whatever allow_force_push / allow_delete say"),
+  allow_force_push: z.boolean().describe("forward non-fast-forward updates (and tag moves) of refs not in protected_refs"),
+  allow_delete: z.boolean().describe("forward deletions of refs not in protected_refs"),
+};
+
 export const GateUpstreamSchema = z.strictObject({
   name: UpstreamNameSchema,
   url: SshUrlSchema,
   known_host_key: KnownHostKeySchema,
+  // Explicit in upstreams.json (the manifest has defaults): the gate's hooks read what is written.
+  ...HistoryPolicyFields,
 });
 
 export const GitGateConfigSchema = z

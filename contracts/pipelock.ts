@@ -9,6 +9,7 @@ import { z } from "zod";
 import YAML from "yaml";
 import { CONTAINER_PATHS, FILE_NAMES } from "./paths.ts";
 import { jsonLine, type LoadEvent } from "./reload.ts";
+import { seal, unseal } from "./seal.ts";
 import { hostName, parseWith, parseYamlText } from "./validation.ts";
 
 export const PIPELOCK_PORT = 8888;
@@ -33,11 +34,11 @@ export const LLM_API_HOSTS = ["api.anthropic.com"] as const;
 const hosts = z.array(hostName(true));
 
 export const PipelockConfigSchema = z.strictObject({
-  version: z.literal(1),
+  // First, on purpose (and api_allowlist last): see pipelockConfigToYaml.
   mode: z.literal("strict"),
+  version: z.literal(1),
   enforce: z.literal(true),
   explain_blocks: z.boolean(),
-  api_allowlist: hosts.min(1, { message: "strict mode refuses to start with an empty allowlist" }),
   fetch_proxy: z.strictObject({
     listen: z.string(),
     monitoring: z.strictObject({ max_requests_per_minute: z.number().int().positive() }),
@@ -71,6 +72,8 @@ export const PipelockConfigSchema = z.strictObject({
     include_allowed: z.boolean(),
     include_blocked: z.boolean(),
   }),
+  // Last, on purpose: see pipelockConfigToYaml.
+  api_allowlist: hosts.min(1, { message: "strict mode refuses to start with an empty allowlist" }),
 });
 
 export type PipelockConfig = z.output<typeof PipelockConfigSchema>;
@@ -111,11 +114,10 @@ export const SCANNED_HEADERS = ["Cookie", "X-Token", "Proxy-Authorization", "X-G
 export function renderPipelockConfig(input: PipelockConfigInput): PipelockConfig {
   const allowlist = [...new Set([...input.allowlist].map((h) => h.trim().toLowerCase().replace(/\.$/, "")))].sort();
   const config = {
-    version: 1,
     mode: "strict",
+    version: 1,
     enforce: true,
     explain_blocks: true,
-    api_allowlist: allowlist,
     fetch_proxy: {
       listen: `0.0.0.0:${PIPELOCK_PORT}`,
       // Claude Code is chatty; the per-domain limit cannot be switched off, only raised.
@@ -140,16 +142,28 @@ export function renderPipelockConfig(input: PipelockConfigInput): PipelockConfig
     },
     ...(input.ssrfIpAllowlist?.length ? { ssrf: { ip_allowlist: [...input.ssrfIpAllowlist] } } : {}),
     logging: { format: "json", output: "stdout", include_allowed: true, include_blocked: true },
+    api_allowlist: allowlist,
   };
   return parseWith(PipelockConfigSchema, config, "rendered pipelock config");
 }
 
+/**
+ * pipelock.yaml's bytes. pipelock parses its own file and knows nothing of our seal (to it the
+ * trailer is a comment), so the layout itself keeps a partial file from widening anything on a
+ * reload: `mode: strict` comes FIRST — a prefix without it reads as balanced mode, which strict
+ * pipelock refuses as a downgrade — and api_allowlist LAST — strict mode refuses a config
+ * without one (config/validate.go) — and every string is double-quoted, so a cut inside a value
+ * is an unterminated scalar, not a shorter host name. What a prefix can still be: a subset of the
+ * allowlist (narrower, never wider). At start there is no running config to compare against:
+ * the image's entrypoint (sidecars/pipelock/start.sh) checks the seal before pipelock runs.
+ */
 export function pipelockConfigToYaml(config: PipelockConfig): string {
-  return "# Rendered by claude-bottle; live changes arrive through supervise approvals.\n" + YAML.stringify(config);
+  const ordered = parseWith(PipelockConfigSchema, config, "pipelock config");
+  return seal("# Rendered by claude-bottle; live changes arrive through supervise approvals.\n" + YAML.stringify(ordered, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
 }
 
 export function parsePipelockConfig(text: string, where: string = FILE_NAMES.pipelock): PipelockConfig {
-  return parseWith(PipelockConfigSchema, parseYamlText(text, where), where);
+  return parseWith(PipelockConfigSchema, parseYamlText(unseal(text, where), where), where);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { canonicalJson, sha256 } from "./hash.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "./policy.ts";
-import { RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
+import { allowsAnyMethod, allowsAnyPath, RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
 import { ConfigError } from "./validation.ts";
 
 export const MAX_DOCKERFILE_BYTES = 64 * 1024;
@@ -65,8 +65,8 @@ const kind = <C extends { kind: string }, A extends z.ZodRawShape>(spec: Proposa
 
 function describeRoute(r: Route): string {
   const parts = [r.host];
-  if (r.methods) parts.push(r.methods.join(","));
-  if (r.path_allowlist) parts.push(r.path_allowlist.join(" "));
+  parts.push(allowsAnyMethod(r) ? "any method" : r.methods.join(","));
+  parts.push(allowsAnyPath(r) ? "any path" : r.path_allowlist.join(" "));
   if (r.auth) parts.push(`auth ${r.auth.scheme} from $${r.auth.token_ref}`);
   return parts.join(" ");
 }
@@ -319,7 +319,43 @@ export function proposalKey(change: ProposalChange): string {
   return sha256(change.kind + "\n" + canonicalJson(kindSpec(change.kind).wanted(change)));
 }
 
+export interface ApprovalPlan extends KindPlan {
+  /** What the operator must read before approving (shown in bold): wildcards the approval adds. */
+  warnings: string[];
+  /** What approval also needs --force for (shown in bold): a credential going to a host that does not receive it today. */
+  needsForce: string[];
+}
+
 /** What approving `change` would make of `live`. Throws ConfigError if the result is invalid. */
-export function planChange(change: ProposalChange, live: LiveState): KindPlan {
-  return kindSpec(change.kind).plan(change, live);
+export function planChange(change: ProposalChange, live: LiveState): ApprovalPlan {
+  const plan = kindSpec(change.kind).plan(change, live);
+  return { ...plan, ...riskFlags(live, plan.next) };
+}
+
+/**
+ * What an approval does that the operator must not miss, whatever the kind: a wildcard host it
+ * adds or changes (a route or an allowlist entry), and a credential it sends to a host that does
+ * not receive it today — a route that names a token_ref on a new host (an upstream that echoes
+ * request headers would hand that credential back).
+ */
+export function riskFlags(live: LiveState, next: LiveState): { warnings: string[]; needsForce: string[] } {
+  const liveRoutes = new Map(live.routes.routes.map((r) => [r.host, canonicalJson(r)]));
+  const wildcard = (h: string) => `WILDCARD ${h}: matches every subdomain of ${h.slice(2)}, at any depth`;
+  const warnings = [
+    ...next.routes.routes.filter((r) => r.host.startsWith("*.") && liveRoutes.get(r.host) !== canonicalJson(r)).map((r) => `${wildcard(r.host)} (route: ${describeRoute(r)})`),
+    ...next.policy.pipelock_allowlist.filter((h) => h.startsWith("*.") && !live.policy.pipelock_allowlist.includes(h)).map((h) => `${wildcard(h)} (pipelock allowlist)`),
+  ];
+  const needsForce: string[] = [];
+  for (const r of next.routes.routes) {
+    if (!r.auth) continue;
+    const ref = r.auth.token_ref;
+    const today = live.routes.routes.filter((l) => l.auth?.token_ref === ref).map((l) => l.host);
+    if (today.includes(r.host)) continue;
+    needsForce.push(
+      `CREDENTIAL TO A NEW HOST: the token in $${ref} would be injected into requests to ${r.host}; ` +
+        (today.length ? `today it goes only to ${today.join(", ")}` : "today no route sends it") +
+        ` — approve with --force only if ${r.host} is meant to receive it`,
+    );
+  }
+  return { warnings, needsForce };
 }

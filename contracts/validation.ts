@@ -1,5 +1,6 @@
 // Shared by every contract schema: parse plain data with zod and turn failures into
 // errors that name the file, the key path and what was expected — never a stack trace.
+import { parse as parseDomain } from "tldts";
 import { z } from "zod";
 import YAML from "yaml";
 
@@ -153,8 +154,28 @@ export const hostName = (wildcard: boolean) =>
         ctx.addIssue({ code: "custom", message: `expected a host name, got the IP-like "${host}": routes and allowlists match names only` });
       } else if (!HOSTNAME_RE.test(name)) {
         ctx.addIssue({ code: "custom", message: `"${host}" is not a valid host name` + (wildcard ? ` (a wildcard must be "*.example.com")` : "") });
+      } else if (name !== host) {
+        const broad = tooBroadWildcard(host);
+        if (broad) ctx.addIssue({ code: "custom", message: broad });
       }
     });
+
+// The Public Suffix List's private section counts too: "*.github.io" is every GitHub Pages site.
+const PSL = { allowPrivateDomains: true } as const;
+
+/**
+ * Why a `*.name` wildcard is too broad, or undefined: it must leave at least a registrable
+ * domain below a public suffix ("*.example.co.uk" yes; "*.co.uk", "*.com", "*.github.io" no).
+ * Names under an unknown top-level label count as under a one-label public suffix.
+ */
+export function tooBroadWildcard(host: string): string | undefined {
+  if (!host.startsWith("*.")) return undefined;
+  const name = host.slice(2);
+  const parsed = parseDomain(name, PSL);
+  if (parsed.domain !== null) return undefined;
+  const listed = parsed.isIcann || parsed.isPrivate ? "on the Public Suffix List" : "an unknown top-level domain, which counts as one";
+  return `"${host}" is too broad: "${name}" is a public suffix (${listed}), so the wildcard matches every site registered under it; a wildcard must keep a registrable domain, like "*.example.${name}", or list the exact hosts`;
+}
 
 export const envVarName = z
   .string()

@@ -3,9 +3,9 @@
 // `content` with the very schemas the sidecars load it with (nothing is parsed two ways).
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { FILE_NAMES } from "../contracts/paths.ts";
-import { PipelockConfigSchema } from "../contracts/pipelock.ts";
-import { parseRoutesDocument } from "../contracts/routes.ts";
-import { ConfigError, parseWith, parseYamlText } from "../contracts/validation.ts";
+import { parsePipelockConfig } from "../contracts/pipelock.ts";
+import { parseRoutesYaml } from "../contracts/routes.ts";
+import { ConfigError, parseYamlText } from "../contracts/validation.ts";
 import { findCredentials } from "./credential-patterns.ts";
 import { isLiveConfigType, known, who } from "./resources.ts";
 
@@ -51,14 +51,9 @@ export const pipelockConfigStrict: ResourceValidationPolicy = {
     if (get(raw, "request_body_scanning", "enabled") !== true || get(raw, "request_body_scanning", "action") !== "block") {
       report(`${where} must scan request bodies with action: block.`);
     }
-    const allow = get(raw, "api_allowlist");
-    if (Array.isArray(allow)) {
-      for (const h of allow) {
-        if (typeof h === "string" && (h === "*" || /^\*\.[^.]+$/.test(h.trim()))) report(`${where} must not allowlist a whole top-level domain or everything ("${h}").`);
-      }
-    }
+    // The contract also refuses wildcards over a public suffix ("*.com", "*.github.io") and an unsealed file.
     try {
-      parseWith(PipelockConfigSchema, raw, FILE_NAMES.pipelock);
+      parsePipelockConfig(text, FILE_NAMES.pipelock);
     } catch (e) {
       report(`${where} must match the pipelock contract: ${problemsOf(e)}.`);
     }
@@ -90,7 +85,7 @@ export const egressRoutesTlsOnly: ResourceValidationPolicy = {
       });
     }
     try {
-      parseRoutesDocument(raw);
+      parseRoutesYaml(text, FILE_NAMES.routes);
     } catch (e) {
       report(`${where} must match the egress routes contract: ${problemsOf(e)}.`);
     }

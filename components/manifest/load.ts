@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { SKILL_NAME_RE } from "../../contracts/agent.ts";
+import type { GateUpstream } from "../../contracts/git-gate.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "../../contracts/policy.ts";
 import { PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE } from "../../contracts/proposals.ts";
 import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../contracts/routes.ts";
@@ -95,7 +96,7 @@ export interface StackOverrides {
   pipelockAllowlist?: unknown;
 }
 
-export interface GitUpstreamSpec {
+export interface GitUpstreamSpec extends Pick<GateUpstream, "protected_refs" | "allow_force_push" | "allow_delete"> {
   name: string;
   url: string;
   known_host_key: string;
@@ -190,7 +191,7 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
     } catch {
       problems.push(`bottles.${bottleName}.git.upstreams[${i}].identity_file: cannot read ${keyFile}`);
     }
-    upstreams.push({ name: u.name, url: u.url, known_host_key: u.known_host_key, identityKey });
+    upstreams.push({ name: u.name, url: u.url, known_host_key: u.known_host_key, protected_refs: u.protected_refs, allow_force_push: u.allow_force_push, allow_delete: u.allow_delete, identityKey });
   });
   const gitGateHosts = mergeExtraHosts(bottle.git.upstreams, bottle.extra_hosts, `bottles.${bottleName}`, problems);
   const names = new Map<string, number>();

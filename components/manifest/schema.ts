@@ -2,7 +2,7 @@
 // files with YAML front-matter; the body is the agent's prompt). Pieces a sidecar reads
 // (routes, git upstream fields, pipelock hosts) are that contract's own schemas.
 import { z } from "zod";
-import { KnownHostKeySchema, SshUrlSchema, UpstreamNameSchema } from "../../contracts/git-gate.ts";
+import { HISTORY_DEFAULTS, HistoryPolicyFields, KnownHostKeySchema, SshUrlSchema, UpstreamNameSchema } from "../../contracts/git-gate.ts";
 import { ExtraAllowlistSchema, MaxBodyMibSchema, MaxResponseMibSchema, SsrfIpAllowlistSchema } from "../../contracts/policy.ts";
 import { RouteSchema } from "../../contracts/routes.ts";
 import { hostName } from "../../contracts/validation.ts";
@@ -24,6 +24,9 @@ export const GitUpstreamManifestSchema = z.strictObject({
   identity_file: z.string().min(1).describe("path of the SSH private key git-gate pushes and fetches with"),
   known_host_key: KnownHostKeySchema,
   extra_hosts: ExtraHostsSchema.optional(),
+  protected_refs: HistoryPolicyFields.protected_refs.default([...HISTORY_DEFAULTS.protected_refs]),
+  allow_force_push: HistoryPolicyFields.allow_force_push.default(HISTORY_DEFAULTS.allow_force_push),
+  allow_delete: HistoryPolicyFields.allow_delete.default(HISTORY_DEFAULTS.allow_delete),
 });
 
 /** Base images are build args; defaults are pinned by digest. Air-gapped users (and our tests) pass local ones. */

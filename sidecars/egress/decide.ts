@@ -8,17 +8,20 @@
 //  3. in a tunnel the CONNECT target is authoritative: a Host header, an absolute-form target
 //     or a TLS SNI naming another host is refused;
 //  4. the path is spelled unambiguously: no dot segments, no empty segments, no encoded
-//     slash / backslash / dot / percent, no `;`, no backslash, no fragment. Refused, never
-//     normalised: what we match is byte-for-byte what upstream receives;
+//     slash / backslash / dot / percent, no `;`, no backslash, no fragment, and percent-escapes
+//     that decode to well-formed UTF-8 only (an overlong `%c0%ae` is a dot to a lenient
+//     decoder). Refused, never normalised: what we match is byte-for-byte what upstream receives;
 //  5. git smart-HTTP push (`git-receive-pack`) is refused on every host;
 //  6. a route matches the host (exact beats wildcard; the longest wildcard wins);
 //  7. the route's path allowlist (segment-aware prefixes) and method list admit the request;
 //  8. credentials: agent-sent credential headers are never forwarded. To a route that injects,
 //     a real (non-placeholder) agent credential is refused rather than merged; a route that
-//     injects is refused over cleartext and when its token is missing.
+//     injects is refused over cleartext and when its token is missing; its response is relayed
+//     with the injected credential redacted (redact.ts).
 import { isIP } from "node:net";
 import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, type Route } from "../../contracts/routes.ts";
 import { HOSTNAME_RE } from "../../contracts/validation.ts";
+import { redactionValues } from "./redact.ts";
 
 export type Scheme = "https" | "http";
 
@@ -83,6 +86,8 @@ export interface Allow {
   strip: string[];
   /** The credential header to add (never log its value). */
   inject?: { name: string; value: string };
+  /** Exact values to redact from the response (the injected credential's spellings; never log them). */
+  redact?: string[];
 }
 
 export interface Deny {
@@ -188,11 +193,57 @@ export function ambiguousPath(path: string): string | undefined {
   if (/%2e/i.test(path)) return "the path holds an encoded dot (%2E)";
   if (/%25/i.test(path)) return "the path holds an encoded percent (%25, double encoding)";
   if (/%00/.test(path)) return "the path holds an encoded NUL (%00)";
+  const utf8 = malformedUtf8(percentDecodedBytes(path));
+  if (utf8) return `the path's percent-escapes are not well-formed UTF-8 (${utf8}); overlong forms such as %c0%ae or %e0%80%af spell "." and "/" to a lenient decoder`;
   const segments = path.slice(1).split("/");
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
     if (s === "." || s === "..") return `the path holds a dot segment ("${s}")`;
     if (s === "" && i < segments.length - 1) return "the path holds an empty segment (//)";
+  }
+  return undefined;
+}
+
+/** The bytes a path stands for once its percent-escapes are decoded (the path is ASCII by now). */
+export function percentDecodedBytes(path: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    if (path[i] === "%" && /^[0-9a-f]{2}$/i.test(path.slice(i + 1, i + 3))) {
+      out.push(parseInt(path.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else out.push(path.charCodeAt(i));
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * Why `bytes` is not well-formed UTF-8 (RFC 3629 §4), or undefined when it is: an overlong
+ * form, a surrogate, a code point above U+10FFFF, a stray or missing continuation byte.
+ */
+export function malformedUtf8(bytes: Uint8Array): string | undefined {
+  const hex = (from: number, to: number) => [...bytes.subarray(from, to)].map((b) => "%" + b.toString(16).padStart(2, "0")).join("");
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    // Lead byte → sequence length and the range the FIRST continuation byte must be in
+    // (narrowed for E0/ED/F0/F4: that is what excludes overlongs, surrogates and > U+10FFFF).
+    let len: number, lo = 0x80, hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) len = 2;
+    else if (b >= 0xe0 && b <= 0xef) [len, lo, hi] = [3, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf];
+    else if (b >= 0xf0 && b <= 0xf4) [len, lo, hi] = [4, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf];
+    else return b === 0xc0 || b === 0xc1 ? `overlong ${hex(i, i + 2)}` : b < 0xc0 ? `stray continuation byte ${hex(i, i + 1)}` : `invalid byte ${hex(i, i + 1)}`;
+    for (let k = 1; k < len; k++) {
+      const c = bytes[i + k];
+      const [min, max] = k === 1 ? [lo, hi] : [0x80, 0xbf];
+      if (c === undefined || c < min || c > max) {
+        const overlong = k === 1 && c !== undefined && c >= 0x80 && c < lo;
+        return `${overlong ? "overlong" : c === undefined || c < 0x80 || c > 0xbf ? "truncated" : "out-of-range"} ${hex(i, Math.min(i + len, bytes.length))}`;
+      }
+    }
+    i += len;
   }
   return undefined;
 }
@@ -408,7 +459,10 @@ export function decide(req: EgressRequest, routes: readonly Route[], ctx: Decide
     inject = { name: injectName!, value: credentialValue(route.auth.scheme, token) };
   }
   const allow: Allow = { action: "allow", reason: "route", routeIndex, route, host, port: loc.port, path, upstreamTarget: loc.target, strip: present };
-  if (inject) allow.inject = inject;
+  if (inject) {
+    allow.inject = inject;
+    allow.redact = redactionValues(ctx.tokens![route.auth!.token_ref]!, inject.value);
+  }
   return allow;
 }
 

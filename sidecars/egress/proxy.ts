@@ -10,6 +10,7 @@ import { EGRESS_HEALTH_PATH } from "../../contracts/egress.ts";
 import type { Route, RoutesDocument } from "../../contracts/routes.ts";
 import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, pipelockBlock, pipelockRefusal, type Allow, type Deny, type EgressRequest, type PipelockBlock, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
+import { decodableAcceptEncoding, redactResponse } from "./redact.ts";
 
 export interface AuditEntry {
   ts: string;
@@ -317,10 +318,12 @@ export class EgressProxy {
       const name = raw[i]!;
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower) || strip.has(lower) || connectionTokens.has(lower)) continue;
-      if (d.inject && lower === d.inject.name.toLowerCase()) continue;
+      if ((d.inject && lower === d.inject.name.toLowerCase()) || (d.redact && lower === "accept-encoding")) continue;
       out.push(name, raw[i + 1]!);
     }
     if (d.inject) out.push(d.inject.name, d.inject.value);
+    // A response egress redacts must come in a coding it can look inside.
+    if (d.redact) out.push("Accept-Encoding", decodableAcceptEncoding(req.headers["accept-encoding"]));
     return out;
   }
 
@@ -377,10 +380,13 @@ export class EgressProxy {
         if (lower === "connection" || lower === "keep-alive" || lower === "transfer-encoding" || lower === "proxy-connection" || lower === "proxy-authenticate") continue;
         out.push(raw[i]!, raw[i + 1]!);
       }
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out as unknown as http.OutgoingHttpHeaders);
       upRes.on("data", (c: Buffer) => (bytes += c.length));
-      upRes.pipe(res);
       upRes.on("error", () => res.destroy());
+      const relay = d.redact ? redactResponse(upRes.statusCode ?? 502, out, upRes, d.redact, BLOCK_REASON_HEADER) : undefined;
+      res.writeHead(relay?.status ?? upRes.statusCode ?? 502, relay && relay.status !== upRes.statusCode ? http.STATUS_CODES[relay.status] : upRes.statusMessage, (relay?.headers ?? out) as unknown as http.OutgoingHttpHeaders);
+      const body = relay?.body ?? upRes;
+      body.on("error", () => res.destroy());
+      body.pipe(res);
       res.once("close", () => {
         if (!res.writableFinished) upRes.destroy();
         finish("allow", "route", upRes.statusCode ?? 0);

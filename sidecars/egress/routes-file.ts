@@ -1,5 +1,6 @@
 // Loading and live-reloading the routes file. A new file is validated with the contract schema
-// before it replaces anything; an invalid one keeps the old routes and says why.
+// before it replaces anything — sealed (contracts/seal.ts: a half-written file is never a
+// prefix egress applies) and every route explicit; an invalid one keeps the old routes and says why.
 import fs from "node:fs";
 import path from "node:path";
 import { sha256 } from "../../contracts/hash.ts";

@@ -50,7 +50,9 @@ setup() {
       (.upstreams | to_entries[] | .key as $i | .value |
         (if (.name | type) != "string" or (.name | test("^[a-z0-9][a-z0-9._-]{0,62}$") | not) then bad($i; "bad name") else empty end),
         (if (.url | type) != "string" or (.url | test("^ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[^\\s'"'"'\"`;|&$]+$") | not) then bad($i; "bad url (expected ssh://...)") else empty end),
-        (if (.known_host_key | type) != "string" or (.known_host_key | test("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com) [A-Za-z0-9+/]+={0,3}$") | not) then bad($i; "missing or malformed known_host_key (the gate never trusts on first use)") else empty end)),
+        (if (.known_host_key | type) != "string" or (.known_host_key | test("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com) [A-Za-z0-9+/]+={0,3}$") | not) then bad($i; "missing or malformed known_host_key (the gate never trusts on first use)") else empty end),
+        (if (.allow_force_push | type) != "boolean" or (.allow_delete | type) != "boolean" then bad($i; "allow_force_push and allow_delete must be true or false (the hooks never guess a history policy)") else empty end),
+        (if (.protected_refs | type) != "array" or any(.protected_refs[]; type != "string" or (test("^(HEAD|refs/(heads|tags)/[A-Za-z0-9._/*-]+)$") | not)) then bad($i; "protected_refs must be a list of HEAD or refs/heads/..., refs/tags/... patterns") else empty end)),
       (.upstreams | map(.name) | group_by(.) | map(select(length > 1))[] | "duplicate upstream name \"\(.[0])\"")
     end' "$GIT_GATE_CONFIG")
   [ -z "$problems" ] || die "invalid $GIT_GATE_CONFIG: $(echo "$problems" | paste -sd';' -)"

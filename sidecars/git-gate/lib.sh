@@ -8,6 +8,7 @@
 #   GIT_GATE_STATE       private working state: staged keys, pinned known_hosts, locks
 #   GIT_GATE_LIB         directory holding these scripts (hooks/ beneath it)
 #   GIT_GATE_GITLEAKS    the gitleaks binary
+#   GIT_GATE_GITLEAKS_CONFIG  the gate's gitleaks config (gitleaks.toml beside these scripts)
 #   GIT_GATE_AUDIT_LOG   JSON-lines audit log ("" = none)
 #   GIT_GATE_TIMEOUT     seconds allowed for one upstream fetch or push (default 120)
 #   GIT_GATE_SCAN_TIMEOUT seconds allowed for the gitleaks scan of one push (default 300)
@@ -19,9 +20,10 @@
 : "${GIT_GATE_STATE:=/var/lib/git-gate}"
 : "${GIT_GATE_LIB:=/usr/local/lib/git-gate}"
 : "${GIT_GATE_GITLEAKS:=/usr/local/bin/gitleaks}"
+: "${GIT_GATE_GITLEAKS_CONFIG:=$GIT_GATE_LIB/gitleaks.toml}"
 : "${GIT_GATE_AUDIT_LOG:=}"
 : "${GIT_GATE_TIMEOUT:=120}"
-export GIT_GATE_CONFIG GIT_GATE_KEYS_DIR GIT_GATE_BASE GIT_GATE_STATE GIT_GATE_LIB GIT_GATE_GITLEAKS GIT_GATE_AUDIT_LOG GIT_GATE_TIMEOUT
+export GIT_GATE_CONFIG GIT_GATE_KEYS_DIR GIT_GATE_BASE GIT_GATE_STATE GIT_GATE_LIB GIT_GATE_GITLEAKS GIT_GATE_GITLEAKS_CONFIG GIT_GATE_AUDIT_LOG GIT_GATE_TIMEOUT
 
 # Never let an inherited user/system config (credential helpers, insteadOf, hooks) steer the gate.
 export GIT_CONFIG_NOSYSTEM=1

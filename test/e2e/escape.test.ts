@@ -19,6 +19,12 @@ import { writeFileAtomic } from "../../store/io.ts";
 import { reloadCommand } from "../../contracts/docker.ts";
 import { stateLayout } from "../../store/layout.ts";
 import { FILE_NAMES } from "../../contracts/paths.ts";
+import { loadManifest, resolveBottle } from "../../components/manifest/load.ts";
+import { AGENT_PLACEHOLDER_TOKEN, parseRoutesYaml } from "../../contracts/routes.ts";
+import { seal, withoutSeal } from "../../contracts/seal.ts";
+import { REDACTED } from "../../sidecars/egress/redact.ts";
+import { main as bottleCli } from "../../cli/commands.ts";
+import { allProposals } from "../../store/bottles.ts";
 
 const problem = await noEngineBanner();
 const results: AttackResult[] = [];
@@ -60,6 +66,7 @@ if (problem) {
   });
   registerFunctional(test, { h: () => h, A: () => A, bringUpError: () => bringUpError });
   registerAttacks();
+  registerHardeningAttacks();
   registerLifecycle(test, { h: () => h, A: () => A, B: () => B, bringUpError: () => bringUpError });
 }
 
@@ -538,6 +545,202 @@ function registerAttacks(): void {
       const o = await curl("https://unlisted.example/after-kill");
       const restarts = await dockerOk(["inspect", "-f", "{{.RestartCount}}", name]);
       return { blocked: o.status === 403 && Number(restarts) >= 1, layer: "egress", evidence: `restarts=${restarts}; ${o.status} ${o.reason}` };
+    },
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 14: what an outside attack run got through, now each an attack of its own.
+
+function registerHardeningAttacks(): void {
+  const upstreamRefs = () => h!.internet.gitUpstream("git for-each-ref --format='%(refname) %(objectname)'");
+  const identity = "-c user.name=agent -c user.email=agent@example.invalid";
+  /** Run `script` in a fresh clone (through git-gate) and check the upstream's refs did not move. */
+  const gitAttack = async (dir: string, script: string, setup?: string): Promise<Outcome> => {
+    if (setup) await h!.internet.gitUpstream(setup);
+    const before = await upstreamRefs();
+    const g = await sh(`cd /tmp && rm -rf ${dir} && git clone -q ${A.gitUpstream!.url} ${dir} 2>&1 && cd ${dir} && { ${script} ; } 2>&1; echo rc=$?`, 120);
+    const after = await upstreamRefs();
+    const refused = /push REJECTED/.test(g.out) && /rc=[1-9]/.test(g.out);
+    const reason = g.out.split("\n").filter((l) => /remote: git-gate:/.test(l)).slice(0, 3).join(" / ");
+    return { blocked: refused && after === before, layer: "git-gate", evidence: `${refused ? "refused" : "NOT refused"}; upstream refs ${after === before ? "unchanged" : `CHANGED: ${after}`}; ${reason.slice(0, 400) || g.out.slice(-300)}` };
+  };
+
+  // --- git-gate protects history (item 1) ---------------------------------------------------
+  attack({
+    id: "H1", title: "git push origin :branch deletes an upstream branch through the gate", expected: "refused by git-gate (allow_delete off)", needs: ["git-gate"],
+    run: () => gitAttack("h1", "git push origin :victim-h1", "git branch -f victim-h1 main"),
+  });
+  attack({
+    id: "H2", title: "force-push a rewrite of the upstream's default branch", expected: "refused by git-gate (protected_refs: HEAD)", needs: ["git-gate"],
+    run: () => gitAttack("h2", `git ${identity} commit -q --amend -m rewritten && git push -f origin HEAD:main`),
+  });
+  attack({
+    id: "H3", title: "push --mirror from a bare repository (deletes and force-updates upstream refs)", expected: "refused by git-gate", needs: ["git-gate"],
+    run: () =>
+      gitAttack(
+        "h3",
+        `git init -q --bare /tmp/h3-mirror.git && git ${identity} commit -q --allow-empty -m orphan && git push -q /tmp/h3-mirror.git HEAD:refs/heads/lonely && cd /tmp/h3-mirror.git && git push --mirror ${A.gitUpstream!.url}`,
+        "git branch -f victim-h3 main",
+      ),
+  });
+  attack({
+    id: "H4", title: "rewrite a tag (git tag -f; git push -f) through the gate", expected: "refused by git-gate (protected_refs: refs/tags/*)", needs: ["git-gate"],
+    run: () => gitAttack("h4", `git ${identity} commit -q --allow-empty -m moved && git tag -f v1-h4 HEAD && git push -f origin refs/tags/v1-h4`, "git tag -f v1-h4 main"),
+  });
+
+  // --- the push scan sees everything that leaves (item 4) ----------------------------------
+  const KEY = "AKIAQYLPMN5HHHFPZAM2";
+  const secretLine = `aws_access_key_id = ${KEY}`;
+  const ways: [string, string, string][] = [
+    ["S1", "a key under node_modules/", `mkdir -p node_modules/pkg && echo '${secretLine}' > node_modules/pkg/creds.ini && git add -A && git ${identity} commit -qm vendor && git push origin HEAD:main`],
+    ["S2", "a key in package-lock.json", `echo '{"lockfileVersion": 3, "k": "${KEY}"}' > package-lock.json && git add -A && git ${identity} commit -qm lock && git push origin HEAD:main`],
+    ["S3", "a key inside a *.png (binary)", `printf '\\211PNG\\r\\n\\032\\n\\000\\000\\000\\rIHDR\\n${secretLine}\\n\\000\\000' > logo.png && git add -A && git ${identity} commit -qm logo && git push origin HEAD:main`],
+    ["S4", "a key in go.sum", `echo 'example.com/m v1.0.0 h1:${KEY}=' > go.sum && git add -A && git ${identity} commit -qm deps && git push origin HEAD:main`],
+    ["S5", "a key as a file name", `echo harmless > ${KEY}.txt && git add -A && git ${identity} commit -qm notes && git push origin HEAD:main`],
+    ["S6", "a key in a commit message", `git ${identity} commit -q --allow-empty -m 'deploy with ${secretLine}' && git push origin HEAD:main`],
+    ["S7", "a key in an annotated tag message", `git ${identity} commit -q --allow-empty -m release && git ${identity} tag -a v9-s7 -m 'key ${KEY}' && git push origin HEAD:main v9-s7`],
+    ["S8", "a tag pushed onto a commit the upstream already has (key in its message, and as a tag name)", `git ${identity} tag -a old-s8 HEAD -m '${secretLine}' && git tag ${KEY} HEAD && git push origin old-s8 refs/tags/${KEY}`],
+  ];
+  for (const [id, title, script] of ways) {
+    attack({
+      id, title: `git push smuggling an AWS key: ${title}`, expected: "refused by git-gate's scan (rule and place, never the key)", needs: ["git-gate"],
+      run: async () => {
+        const o = await gitAttack(id.toLowerCase(), script);
+        const leaked = o.evidence.includes(KEY.slice(4));
+        return { ...o, blocked: o.blocked && !leaked && /aws-access-token/.test(o.evidence), evidence: (leaked ? "THE REFUSAL ECHOED THE KEY; " : "") + o.evidence };
+      },
+    });
+  }
+
+  // --- too-broad hosts (item 2) ---------------------------------------------------------------
+  const mcpCall = (name: string, args: Record<string, unknown>) => {
+    const call = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: { ...args, justification: "e2e attack" } } };
+    const script = `fetch(process.argv[1], { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: process.argv[2] })
+      .then(async (r) => console.log(r.status, await r.text())).catch((e) => { console.log("ERR", e.message); process.exit(1); });`;
+    return docker(["exec", agent(), "node", "-e", script, "http://supervise:8080/mcp", JSON.stringify(call)], { timeoutMs: 60_000 });
+  };
+  const liveRoutes = () => parseRoutesYaml(fs.readFileSync(stateLayout(A.stateDir).routesFile, "utf8"));
+  attack({
+    id: "W1", title: "propose a public-suffix wildcard (*.com route, *.github.io allowlist) through supervise", expected: "refused before the operator sees it", needs: ["supervise"],
+    run: async () => {
+      const before = (await allProposals(A.home)).length;
+      const r1 = await mcpCall("propose_egress_routes", { routes: { version: 1, routes: [...liveRoutes().routes, { host: "*.com" }] } });
+      const r2 = await mcpCall("propose_pipelock_allowlist", { allowlist: ["*.github.io"] });
+      const after = (await allProposals(A.home)).length;
+      const refused = [r1, r2].every((r) => /too broad/.test(r.stdout));
+      return { blocked: refused && after === before, layer: "sidecar", evidence: `${refused ? "both refused: too broad" : `answers: ${r1.stdout.slice(0, 200)} / ${r2.stdout.slice(0, 200)}`}; proposals ${before} → ${after}` };
+    },
+  });
+  attack({
+    id: "W2", title: "a live routes.yaml routing *.com (sealed, written whole) — then a request outside api.github.com's path rule", expected: "egress refuses the file; old rules stay", needs: ["egress"],
+    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/w2"),
+    run: async () => {
+      const file = stateLayout(A.stateDir).routesFile;
+      const good = fs.readFileSync(file, "utf8");
+      const body = withoutSeal(good) + "  - host: \"*.com\"\n    path_allowlist:\n      - /\n    methods:\n      - GET\n";
+      writeFileAtomic(file, seal(body), 0o644);
+      await docker(reloadCommand(A.containers.egress!.name));
+      await sleep(1500);
+      const o = await curl("https://api.github.com/repos/octo/w2");
+      const logs = await docker(["logs", "--since", "30s", A.containers.egress!.name]);
+      writeFileAtomic(file, good, 0o644);
+      await docker(reloadCommand(A.containers.egress!.name));
+      const refusedFile = /routes file NOT applied[^\n]*too broad/.test(logs.stdout + logs.stderr);
+      return { blocked: o.status === 403 && refusedFile, layer: "egress", evidence: `file ${refusedFile ? "refused (too broad)" : "NOT refused"}; request ${o.status} ${o.reason}` };
+    },
+  });
+
+  // --- no prefix of a live file is applied (item 3) ------------------------------------------
+  attack({
+    id: "L1", title: "routes.yaml rewritten in place by a slow writer: prefix cut before api.github.com's restrictions, requests during the pause", expected: "nothing of the prefix applied; old rules stay", needs: ["egress"],
+    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/l1") || (e.method === "POST" && (e.path ?? "").startsWith("/repos/octo/allowed")),
+    run: async () => {
+      const file = stateLayout(A.stateDir).routesFile;
+      const good = fs.readFileSync(file, "utf8");
+      const at = good.indexOf("  - host: api.github.com\n") + "  - host: api.github.com\n".length;
+      const fd = fs.openSync(file, "r+");
+      const outs: { status: number; reason: string }[] = [];
+      try {
+        fs.ftruncateSync(fd, 0);
+        fs.writeSync(fd, good.slice(0, at), 0);
+        await sleep(3000); // past egress's debounce and its 2 s stat poll
+        outs.push(await curl("https://api.github.com/repos/octo/l1"), await curl("-X POST -d x=1 https://api.github.com/repos/octo/allowed"));
+        fs.writeSync(fd, good.slice(at), at);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const logs = await docker(["logs", "--since", "30s", A.containers.egress!.name]);
+      const refused = /routes file NOT applied[^\n]*completeness line/.test(logs.stdout + logs.stderr);
+      return { blocked: outs.every((o) => o.status === 403) && refused, layer: "egress", evidence: `prefix ${refused ? "refused" : "NOT refused"}; during the window: ${outs.map((o) => `${o.status} ${o.reason}`).join("; ")}` };
+    },
+  });
+
+  // --- overlong UTF-8 (item 5) ------------------------------------------------------------------
+  attack({
+    id: "U1", title: "overlong UTF-8 dot/slash (%c0%ae, %e0%80%ae, %c0%af) to climb out of an allowed path", expected: "403 egress (ambiguous_path)",
+    webMustNotSee: (e) => /%c0|%e0%80|%c1/i.test(e.path ?? ""),
+    run: async () => {
+      const outs = [];
+      for (const p of ["%c0%ae%c0%ae/other", "%e0%80%ae%e0%80%ae/other", "..%c0%afother", "%c0%ae%c0%ae%c0%afother"]) outs.push(await curl(`--path-as-is 'https://api.github.com/repos/octo/allowed/${p}'`));
+      return { blocked: outs.every((o) => o.status === 403 && o.reason === "ambiguous_path"), layer: "egress", evidence: outs.map((o) => `${o.status} ${o.reason}`).join("; ") };
+    },
+  });
+
+  // --- credentials (item 6) ---------------------------------------------------------------------
+  attack({
+    id: "K1", title: "propose attaching the real OAuth token to a host that never had it (exfil.example)", expected: "flagged in bold words; approve without --force refused", needs: ["supervise"],
+    run: async () => {
+      const routes = { version: 1, routes: [...liveRoutes().routes, { host: "exfil.example", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" } }] };
+      const pending = mcpCall("propose_egress_routes", { routes });
+      let found;
+      for (let i = 0; i < 60 && !found; i++) {
+        found = (await allProposals(A.home)).find((f) => !f.decision && f.proposal.change.kind === "egress_routes" && JSON.stringify(f.proposal.change).includes("exfil.example"));
+        if (!found) await sleep(500);
+      }
+      if (!found) return { blocked: false, layer: "-", evidence: "the proposal never arrived" };
+      const lines: string[] = [];
+      const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) };
+      await bottleCli(["show", found.proposal.id], { io, home: A.home });
+      const flagged = lines.some((l) => /^!! CREDENTIAL TO A NEW HOST: the token in \$CLAUDE_CODE_OAUTH_TOKEN would be injected into requests to exfil\.example/.test(l));
+      const code = await bottleCli(["approve", found.proposal.id], { io, home: A.home, apply: { by: "e2e", docker: false } });
+      await bottleCli(["reject", found.proposal.id, "--reason", "e2e: never"], { io, home: A.home, apply: { by: "e2e" } });
+      await pending;
+      const unchanged = !fs.readFileSync(stateLayout(A.stateDir).routesFile, "utf8").includes("exfil.example");
+      return { blocked: flagged && code === 1 && unchanged, layer: "sidecar", evidence: `show ${flagged ? "flags it" : "does NOT flag it"}; approve without --force exit ${code}; routes ${unchanged ? "unchanged" : "CHANGED"}: ${lines.filter((l) => l.startsWith("ERR")).join(" ").slice(0, 160)}` };
+    },
+  });
+  attack({
+    id: "K2", title: "a manifest exempting everything from the SSRF guard (ssrf_ip_allowlist 0.0.0.0/0, ::/0, host bits)", expected: "refused at manifest load",
+    run: async () => {
+      const outs = [];
+      for (const cidr of ["0.0.0.0/0", "::/0", "10.0.0.1/8"]) {
+        try {
+          resolveBottle(loadManifest(A.render({ ...A.vars, SSRF_ALLOW: [cidr] })), { agent: A.agent, env: { CLAUDE_CODE_OAUTH_TOKEN: "x" } });
+          outs.push(`${cidr}: ACCEPTED`);
+        } catch (e) {
+          outs.push(`${cidr}: ${(e as Error).message.split(": ").slice(1).join(": ").slice(0, 90)}`);
+        }
+      }
+      return { blocked: outs.every((o) => !o.endsWith("ACCEPTED")), layer: "manifest", evidence: outs.join(" | ") };
+    },
+  });
+  attack({
+    id: "K3", title: "read the injected token back from an upstream that reflects it (body and header; plain, gzip, br)", expected: "redacted by egress",
+    run: async () => {
+      const outs = [];
+      for (const coding of ["", "gzip", "br", "deflate"]) {
+        const o = await curl(`--compressed ${coding ? `-H 'x-echo-encoding: ${coding}'` : ""} -H 'Authorization: Bearer ${AGENT_PLACEHOLDER_TOKEN}' https://api.anthropic.com/v1/k3`);
+        const r = await sh(`curl -sS -m 12 --compressed -D - -o /dev/null ${coding ? `-H 'x-echo-encoding: ${coding}'` : ""} https://api.anthropic.com/v1/k3`);
+        outs.push({ coding: coding || "identity", status: o.status, leaked: o.raw.includes(A.token) || o.body.includes(A.token) || r.out.includes(A.token), redacted: o.body.includes(REDACTED) });
+      }
+      const seen = (await h!.internet.log("web")).filter((e) => e.path === "/v1/k3");
+      const injected = seen.length === 2 * outs.length && seen.every((e) => e.headers?.authorization === `Bearer ${A.token}`);
+      return {
+        blocked: outs.every((o) => o.status === 200 && !o.leaked && o.redacted) && injected,
+        layer: "egress",
+        evidence: `${outs.map((o) => `${o.coding}: ${o.status} ${o.leaked ? "TOKEN LEAKED" : o.redacted ? "redacted" : "no echo?"}`).join("; ")}; upstream got the real token ${seen.length}×`,
+      };
     },
   });
 }

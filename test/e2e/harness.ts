@@ -21,6 +21,7 @@ import { realStack, type RealStack } from "./engine/stack.ts";
 import { sweep, waitHealthy } from "./engine/double.ts";
 import { DOCKER_TYPES } from "./engine/docker.ts";
 import { bottleProgram } from "../../components/program.ts";
+import { buildSidecars } from "../../sidecars/build.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.join(HERE, "fixtures");
@@ -177,6 +178,8 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
   const runId = crypto.randomBytes(3).toString("hex");
   const prefix = `cbtest-e2e-${runId}-`;
   log(`run ${runId}: everything is named ${prefix}*`);
+  // The images copy sidecars/*/dist/main.mjs: bundle the sources under test, not whatever was built last.
+  await t("sidecar bundles", () => buildSidecars());
   const images = await t("test images", () => testImages());
   const toolsImage = await t("tools image", () => ensureToolsImage(images.BASE_IMAGE, log));
   if (images.pipelockStandIn) log(`pipelock is the TEST-ONLY stand-in: ${images.pipelockStandIn}`);

@@ -66,7 +66,7 @@ export class FakeSidecar implements Sidecar {
     const file = this.current();
     if (this.silent || file === this.runs) return;
     if (this.speaks === "egress") {
-      if (file.includes("broken")) this.line({ level: "error", msg: "routes reload rejected; keeping the previous routes", error: "routes.yaml: broken", sha256: sha256(file) });
+      if (file.includes("broken")) this.line({ level: "error", msg: "routes file NOT applied; the previous routes stay in force", error: "routes.yaml: broken", sha256: sha256(file) });
       else {
         this.runs = file;
         this.line({ level: "info", msg: "routes reloaded", sha256: sha256(file) });

@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import net from "node:net";
 import { TOOL_NAMES } from "../../contracts/proposals.ts";
 import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
+import { REDACTED } from "../../sidecars/egress/redact.ts";
 import { startTestUpstream, type TestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, connectThrough, proxiedAgent, proxiedFetch, rawRequest, startEgress, startFakePipelock, type Harness } from "./helpers/egress-harness.ts";
 import { createTestCa } from "./helpers/tls.ts";
@@ -143,17 +144,37 @@ test.serial("node fetch through the proxy: GET and POST with a body", async (t) 
 test.serial("injection: placeholder Authorization is replaced by the real bearer token", async (t) => {
   const r = await curl(["-H", `Authorization: Bearer ${AGENT_PLACEHOLDER_TOKEN}`, "https://auth.test.example/v1/messages"]);
   t.is(r.status, 200);
+  t.is(up.seen.at(-1)!.headers.authorization, "Bearer oauth-secret-123", "the upstream got the real token");
   const echo = JSON.parse(r.body);
-  t.is(echo.headers.authorization, "Bearer oauth-secret-123");
+  t.is(echo.headers.authorization, REDACTED, "the echo of it comes back redacted");
+  t.false(r.body.includes("oauth-secret-123"));
   t.false(r.body.includes(AGENT_PLACEHOLDER_TOKEN));
   t.like(eg.audit.at(-1), { injected: true, decision: "allow" });
+});
+
+test.serial("redaction: an upstream reflecting the injected credential (header and body; plain, gzip, deflate, br) never hands it to the agent", async (t) => {
+  for (const coding of ["identity", "gzip", "deflate", "br"]) {
+    for (const [host, secret] of [["auth.test.example", "oauth-secret-123"], ["key.test.example", "sk-ant-secret-456"]] as const) {
+      const r = await curl(["--compressed", `https://${host}/reflect/${coding}`]);
+      t.is(r.status, 200, `${host} ${coding}: ${r.body}`);
+      t.is(up.seen.at(-1)!.url, `/reflect/${coding}`);
+      t.false(r.headers.includes(secret) || r.body.includes(secret), `${host} ${coding}: the agent saw the credential`);
+      t.true(r.headers.toLowerCase().includes(`x-reflect-authorization: ${REDACTED.toLowerCase()}`), `${host} ${coding}: ${r.headers}`);
+      t.regex(r.body, /"note":"reflected"/, `${host} ${coding}: the rest of the body is intact`);
+      t.notRegex(r.headers, /content-encoding/i, "relayed decoded");
+    }
+  }
+  // A plain route's responses are relayed untouched (nothing was injected there).
+  const plain = await curl(["--compressed", "https://plain.test.example/reflect/gzip"]);
+  t.regex(plain.headers, /content-encoding: gzip/i);
 });
 
 test.serial("injection: x-api-key placeholder replaced; no other credential header survives", async (t) => {
   const r = await curl(["-H", `x-api-key: ${AGENT_PLACEHOLDER_TOKEN}`, "-H", `Authorization: Bearer ${AGENT_PLACEHOLDER_TOKEN}`, "https://key.test.example/v1/messages"]);
   t.is(r.status, 200, r.body);
   const echo = JSON.parse(r.body);
-  t.is(echo.headers["x-api-key"], "sk-ant-secret-456");
+  t.is(up.seen.at(-1)!.headers["x-api-key"], "sk-ant-secret-456");
+  t.is(echo.headers["x-api-key"], REDACTED);
   t.is(echo.headers.authorization, undefined);
   // Exactly one x-api-key header upstream.
   t.is(echo.rawHeaders.filter((h: string) => h.toLowerCase() === "x-api-key").length, 1);

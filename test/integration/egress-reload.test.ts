@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import YAML from "yaml";
+import { parseRoutesDocument, renderRoutesYaml } from "../../contracts/routes.ts";
+import { seal } from "../../contracts/seal.ts";
 import { writeFileAtomic } from "../../store/io.ts";
 import { startTestUpstream } from "./helpers/https-upstream.ts";
 import { agentRequest, proxiedAgent, startFakePipelock } from "./helpers/egress-harness.ts";
@@ -34,7 +35,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_
   }
 }
 
-const routesYaml = (hosts: string[]) => YAML.stringify({ version: 1, routes: hosts.map((host) => (host === "auth.test.example" ? { host, auth: { scheme: "bearer", token_ref: "TEST_OAUTH" } } : { host })) });
+/** routes.yaml as the components write it (sealed, explicit); `rules` restricts hosts. */
+const routesYaml = (hosts: string[], rules: Record<string, Record<string, unknown>> = {}) =>
+  renderRoutesYaml(parseRoutesDocument({ version: 1, routes: hosts.map((host) => (host === "auth.test.example" ? { host, auth: { scheme: "bearer", token_ref: "TEST_OAUTH" } } : { host, ...rules[host] })) }));
 
 test("reload on file change and SIGHUP under load: zero failed requests; invalid file keeps old routes; SIGTERM drains", async (t) => {
   const up = await startTestUpstream();
@@ -113,11 +116,31 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
     await until("file-change reload", async () => ((await status("new.test.example")) === 200 ? true : undefined));
 
     // 2. An invalid file is rejected with a reason; the old routes stay.
-    writeFileAtomic(routesFile, "version: 1\nroutes:\n  - host: api.test.example\n    pathallowlist: [/x]\n");
-    await until("rejection logged", async () => (stderr.includes("routes reload rejected") ? true : undefined));
+    writeFileAtomic(routesFile, seal("version: 1\nroutes:\n  - host: api.test.example\n    pathallowlist: [/x]\n"));
+    await until("rejection logged", async () => (stderr.includes("routes file NOT applied") ? true : undefined));
     t.regex(stderr, /pathallowlist/);
     t.is(await status("new.test.example"), 200);
     t.is(await status("api.test.example"), 200);
+
+    // 2b. A slow writer rewrites the file IN PLACE (truncate, a prefix on a line boundary, a
+    // pause, the rest: `cat > routes.yaml`, an editor): no prefix is ever applied, however well
+    // it parses — here the prefix ends right before new.test.example's restrictions.
+    const g0 = (await health())!.generation;
+    const restricted = routesYaml(["api.test.example", "auth.test.example", "new.test.example"], { "new.test.example": { path_allowlist: ["/only"], methods: ["GET"] } });
+    const cut = restricted.indexOf("    path_allowlist:\n      - /only");
+    t.true(cut > 0);
+    const notApplied = (stderr.match(/routes file NOT applied/g) ?? []).length;
+    const fd = fs.openSync(routesFile, "r+");
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, restricted.slice(0, cut), 0);
+    await until("prefix refused", async () => ((stderr.match(/routes file NOT applied/g) ?? []).length > notApplied ? true : undefined));
+    t.regex(stderr.slice(-2000), /does not end with its completeness line/);
+    t.is((await health())!.generation, g0, "nothing was applied while the file was incomplete");
+    t.is(await status("new.test.example"), 200, "the previous routes are in force");
+    fs.writeSync(fd, restricted.slice(cut), cut);
+    fs.closeSync(fd);
+    await until("complete file applied", async () => ((await health())!.generation > g0 ? true : undefined));
+    t.is(await status("new.test.example"), 403, "/probe is outside the new path rule");
 
     // 3. SIGHUP reloads (forced, even with unchanged content) once the file is valid again.
     writeFileAtomic(routesFile, routesYaml(["api.test.example", "auth.test.example"]));
@@ -138,7 +161,8 @@ test("reload on file change and SIGHUP under load: zero failed requests; invalid
 
     // Injection still works after reloads; the audit file never holds the token.
     const inj = await agentRequest(probe, "auth.test.example", "/v1", { headers: { authorization: "Bearer claude-bottle-placeholder" } });
-    t.is(JSON.parse(inj.body).headers.authorization, "Bearer reload-secret-789");
+    t.is(up.seen.at(-1)!.headers.authorization, "Bearer reload-secret-789");
+    t.false(inj.body.includes("reload-secret-789"), "the upstream's echo of the token is redacted");
     await until("audit flushed", async () => (fs.existsSync(auditFile) && fs.readFileSync(auditFile, "utf8").includes("auth.test.example") ? true : undefined));
     const audit = fs.readFileSync(auditFile, "utf8");
     t.false(audit.includes("reload-secret-789"));

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { agentGitConfig, GIT_GATE_UID } from "../../contracts/git-gate.ts";
+import { agentGitConfig, GIT_GATE_UID, HISTORY_DEFAULTS } from "../../contracts/git-gate.ts";
 import { ensureTestImages } from "../e2e/images/build.ts";
 import { GATE_DIR, must, plainGitEnv, run } from "./helpers/git-gate.ts";
 import { freePort, startSshd, waitForPort, type Sshd } from "./helpers/sshd.ts";
@@ -76,7 +76,7 @@ test("the image mirrors, scans and forwards as the component runs it (started as
   fs.mkdirSync(path.join(cfg, "keys"), { recursive: true });
   fs.copyFileSync(sshd!.clientKey, path.join(cfg, "keys", "app"));
   fs.chmodSync(path.join(cfg, "keys", "app"), 0o600);
-  fs.writeFileSync(path.join(cfg, "upstreams.json"), JSON.stringify({ version: 1, upstreams: [{ name: "app", url, known_host_key: sshd!.hostKey }] }));
+  fs.writeFileSync(path.join(cfg, "upstreams.json"), JSON.stringify({ version: 1, upstreams: [{ name: "app", url, known_host_key: sshd!.hostKey, ...HISTORY_DEFAULTS }] }));
   const port = await freePort();
   await must(
     "docker",
@@ -110,6 +110,16 @@ test("the image mirrors, scans and forwards as the component runs it (started as
   t.not(dirty.code, 0);
   t.regex(dirty.stderr, /aws-access-token\s+cfg\.py:1/);
   t.false(dirty.stderr.includes(secret));
+
+  // The image's own extract (pushed-text.pl, perl) and config: a path gitleaks's defaults skip is scanned.
+  await must("git", ["reset", "-q", "--hard", "HEAD~1"], { cwd: work, env: aenv });
+  fs.mkdirSync(path.join(work, "node_modules", "pkg"), { recursive: true });
+  fs.writeFileSync(path.join(work, "node_modules", "pkg", "creds.ini"), `aws_access_key_id = ${secret}\n`);
+  await must("git", ["add", "."], { cwd: work, env: aenv });
+  await must("git", ["commit", "-qm", "vendored"], { cwd: work, env: aenv });
+  const vendored = await run("git", ["push", "origin", "master"], { cwd: work, env: aenv });
+  t.not(vendored.code, 0);
+  t.regex(vendored.stderr, /aws-access-token\s+node_modules\/pkg\/creds\.ini:1/);
 
   await must("git", ["reset", "-q", "--hard", "HEAD~1"], { cwd: work, env: aenv });
   fs.writeFileSync(path.join(work, "ok.txt"), "ok\n");

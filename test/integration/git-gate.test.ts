@@ -137,7 +137,7 @@ test("a clean push lands upstream (branch, new branch, tag) and the mirror match
   await git("commit", "-qam", "greet the gate");
   const pushed = await git("push", "origin", "main");
   t.is(pushed.code, 0, pushed.stderr + gate.log());
-  t.regex(pushed.stderr, /gitleaks: 1 new commit\(s\) scanned, no secrets found/);
+  t.regex(pushed.stderr, /gitleaks: 1 new commit\(s\) and 1 ref\(s\) scanned, no secrets found/);
   t.regex(pushed.stderr, /forwarded to upstream app: refs\/heads\/main/);
   const head = (await git("rev-parse", "HEAD")).stdout.trim();
   t.is(await up.head(), head);
@@ -328,22 +328,166 @@ test("a push the upstream refuses fails, and the mirror keeps neither refs nor o
   t.true(gate.audit().some((e) => e.event === "push-forward-failed"));
 });
 
-test("a force-push the agent asks for is forwarded as such; --force-with-lease keeps its meaning through the gate", async (t) => {
+// ---------------------------------------------------------------------------------------------
+// History protection (issue 14, item 1): delete, force-push, push --mirror and tag rewrites are
+// refused by default with the reason and how the operator allows them; fast-forwards go through.
+
+/** An upstream with main, a second branch `feature` and tag v1, cloned by the agent through the gate. */
+async function historyWorld(policy: { protected_refs?: string[]; allow_force_push?: boolean; allow_delete?: boolean } = {}) {
   const up = await makeUpstream();
-  const gate = await gateFor([{ name: "app", url: up.url }]);
-  const dir = path.join(gate.dir, "agent", "app");
+  await up.commitOutOfBand("f.txt", "feature\n");
+  await must("git", ["--git-dir", up.bare, "branch", "feature", "main~1"]);
+  const gate = await gateFor([{ name: "app", url: up.url, ...policy }]);
+  const dir = path.join(gate.dir, "agent", `app-${crypto.randomUUID()}`);
   const git = await agentClone(gate, up.url, dir);
-  await git("commit", "-q", "--amend", "-m", "rewritten app");
-  const plain = await git("push", "origin", "main");
-  t.not(plain.code, 0, "non-fast-forward without --force is refused");
-  const forced = await git("push", "-f", "origin", "main");
+  return { up, gate, dir, git };
+}
+
+const HISTORY_CASES: { title: string; run: (w: Awaited<ReturnType<typeof historyWorld>>) => Promise<{ code: number | null; stderr: string }>; why: RegExp }[] = [
+  { title: "deleting a branch (git push origin :feature)", run: ({ git }) => git("push", "origin", ":feature"), why: /refs\/heads\/feature: deleting it — refused: allow_delete is off for upstream "app"/ },
+  { title: "deleting the default branch", run: ({ git }) => git("push", "origin", "--delete", "main"), why: /refs\/heads\/main: deleting it — refused: it matches protected_refs "HEAD \(refs\/heads\/main\)"/ },
+  {
+    title: "force-pushing a rewrite",
+    run: async ({ git }) => {
+      await git("commit", "-q", "--amend", "-m", "rewritten");
+      return git("push", "-f", "origin", "main");
+    },
+    why: /refs\/heads\/main: a non-fast-forward update \(it rewrites history the upstream has\) — refused: it matches protected_refs "HEAD/,
+  },
+  {
+    title: "force-pushing a rewrite of a non-default branch",
+    run: async ({ git }) => {
+      await git("checkout", "-q", "feature");
+      await git("commit", "-q", "--amend", "-m", "rewritten feature");
+      return git("push", "-f", "origin", "feature");
+    },
+    why: /refs\/heads\/feature: a non-fast-forward update .* — refused: allow_force_push is off/,
+  },
+  {
+    title: "push --mirror from a bare repository (deletes what it lacks)",
+    run: async ({ gate, up }) => {
+      const bare = path.join(gate.dir, "agent", `mirror-${crypto.randomUUID()}.git`);
+      await must("git", ["init", "-q", "--bare", bare], { env: gate.agentEnv });
+      const work = path.join(gate.dir, "agent", `w-${crypto.randomUUID()}`);
+      await must("git", ["init", "-q", work], { env: gate.agentEnv });
+      await must("git", ["commit", "-q", "--allow-empty", "-m", "orphan"], { cwd: work, env: gate.agentEnv });
+      await must("git", ["push", "-q", bare, "HEAD:refs/heads/other"], { cwd: work, env: gate.agentEnv });
+      return gate.agentGit(["push", "--mirror", up.url], bare);
+    },
+    why: /refs\/heads\/feature: deleting it — refused/,
+  },
+  {
+    title: "moving an existing tag (git tag -f v1; git push -f origin v1)",
+    run: async ({ git }) => {
+      await git("tag", "-f", "v1", "HEAD");
+      return git("push", "-f", "origin", "v1");
+    },
+    why: /refs\/tags\/v1: moving an existing tag — refused: it matches protected_refs "refs\/tags\/\*"/,
+  },
+  { title: "deleting a tag", run: ({ git }) => git("push", "origin", ":refs/tags/v1"), why: /refs\/tags\/v1: deleting it — refused: it matches protected_refs "refs\/tags\/\*"/ },
+];
+
+for (const c of HISTORY_CASES) {
+  test(`history is protected by default: ${c.title} is refused, the upstream unchanged`, async (t) => {
+    const w = await historyWorld();
+    const before = await w.up.refs();
+    const r = await c.run(w);
+    t.not(r.code, 0, r.stderr);
+    t.regex(r.stderr, /push REJECTED: it would destroy history the upstream has, which the gate protects/);
+    t.regex(r.stderr, c.why);
+    t.regex(r.stderr, /Only the operator can allow this, in the bottle manifest, on git upstream "app": allow_delete: true/);
+    t.regex(r.stderr, /No supervise tool can lift this\. To propose a rewrite, push it to a NEW branch/);
+    t.is(await w.up.refs(), before, "upstream refs unchanged");
+    t.true(w.gate.audit().some((e) => e.event === "push-rejected" && e.reason === "history"));
+  });
+}
+
+test("history: a fast-forward, a new branch and a new tag are forwarded under the default policy", async (t) => {
+  const { up, dir, git } = await historyWorld();
+  fs.writeFileSync(path.join(dir, "ff.txt"), "ff\n");
+  await git("add", ".");
+  await git("commit", "-qm", "fast-forward");
+  await git("tag", "v2");
+  const r = await git("push", "origin", "main", "HEAD:refs/heads/main-rewrite", "v2");
+  t.is(r.code, 0, r.stderr);
+  const head = (await git("rev-parse", "HEAD")).stdout.trim();
+  t.is(await up.head(), head);
+  t.is(await up.head("main-rewrite"), head);
+  t.is(await up.head("v2"), head);
+});
+
+test("history: the operator's allow_force_push / allow_delete apply to refs outside protected_refs only", async (t) => {
+  const { up, git } = await historyWorld({ allow_force_push: true, allow_delete: true, protected_refs: ["HEAD", "refs/heads/release/*", "refs/tags/*"] });
+  await must("git", ["--git-dir", up.bare, "branch", "release/1", "main"]);
+  await git("fetch", "-q", "origin");
+  // feature: rewritable and deletable now.
+  await git("checkout", "-q", "feature");
+  await git("commit", "-q", "--amend", "-m", "rewritten feature");
+  const forced = await git("push", "-f", "origin", "feature");
   t.is(forced.code, 0, forced.stderr);
-  t.is(await up.head(), (await git("rev-parse", "HEAD")).stdout.trim());
-  // The upstream moves; the agent's lease (its origin/main) is now stale: refused, not clobbered.
-  const ahead = await up.commitOutOfBand("race.txt", "race\n");
-  await git("commit", "-q", "--amend", "-m", "rewritten again");
-  const leased = await git("push", "--force-with-lease", "origin", "main");
+  t.is(await up.head("feature"), (await git("rev-parse", "HEAD")).stdout.trim());
+  const deleted = await git("push", "origin", ":feature");
+  t.is(deleted.code, 0, deleted.stderr);
+  t.is((await run("git", ["--git-dir", up.bare, "rev-parse", "--verify", "-q", "refs/heads/feature"])).code, 1);
+  // A pattern in protected_refs still holds: release/1 and main.
+  const rel = await git("push", "origin", ":release/1");
+  t.regex(rel.stderr, /refs\/heads\/release\/1: deleting it — refused: it matches protected_refs "refs\/heads\/release\/\*"/);
+  // --force-with-lease keeps its meaning through the gate: a stale lease is refused, not clobbered.
+  await git("checkout", "-q", "-b", "topic", "origin/main");
+  const t1 = await git("push", "origin", "topic");
+  t.is(t1.code, 0, t1.stderr);
+  await must("git", ["--git-dir", up.bare, "update-ref", "refs/heads/topic", "main~1"]);
+  await git("commit", "-q", "--allow-empty", "-m", "on top");
+  const leased = await git("push", "--force-with-lease=topic:" + (await git("rev-parse", "origin/main")).stdout.trim(), "origin", "topic");
   t.not(leased.code, 0);
   t.regex(leased.stderr, /stale info/);
-  t.is(await up.head(), ahead);
+  t.is(await up.head("topic"), await up.head("main~1"));
 });
+
+// ---------------------------------------------------------------------------------------------
+// The scan sees everything that leaves (issue 14, item 4): every path, file names, commit and
+// tag messages, ref names, tags on commits the upstream already has.
+
+const SCAN_CASES: { title: string; setup: (dir: string, git: (...a: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>, key: string) => Promise<string[]>; where: RegExp }[] = [
+  { title: "a key under node_modules/", setup: async (dir, git, key) => (write(dir, "node_modules/pkg/creds.ini", `aws_access_key_id = ${key}\n`), await commitAll(git, "vendor"), ["origin", "main"]), where: /node_modules\/pkg\/creds\.ini:1/ },
+  { title: "a key in package-lock.json", setup: async (dir, git, key) => (write(dir, "package-lock.json", `{"lockfileVersion": 3, "token": "${key}"}\n`), await commitAll(git, "lock"), ["origin", "main"]), where: /package-lock\.json:1/ },
+  { title: "a key inside a binary *.png", setup: async (dir, git, key) => (write(dir, "logo.png", Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0"), Buffer.from(`\ntEXt aws_access_key_id=${key}\n`), Buffer.alloc(16)])), await commitAll(git, "logo"), ["origin", "main"]), where: /logo\.png:\d+/ },
+  { title: "a key in go.sum", setup: async (dir, git, key) => (write(dir, "go.sum", `example.com/m v1.0.0 h1:${key}=\n`), await commitAll(git, "deps"), ["origin", "main"]), where: /go\.sum:1/ },
+  { title: "a key as a file name", setup: async (dir, git, key) => (write(dir, `${key}.txt`, "harmless\n"), await commitAll(git, "notes"), ["origin", "main"]), where: /a file name changed by commit [0-9a-f]{12}/ },
+  { title: "a key in a commit message", setup: async (_dir, git, key) => (await git("commit", "-q", "--allow-empty", "-m", `deploy with aws_access_key_id=${key}`), ["origin", "main"]), where: /commit [0-9a-f]{12} message, line 1/ },
+  { title: "a key in an annotated tag message", setup: async (dir, git, key) => (write(dir, "x.txt", "x\n"), await commitAll(git, "x"), await git("tag", "-a", "v9", "-m", `release key ${key}`), ["origin", "main", "v9"]), where: /annotated tag [0-9a-f]{12} message, line 1/ },
+  { title: "an annotated tag on a commit the upstream already has", setup: async (_dir, git, key) => (await git("tag", "-a", "old-tag", "HEAD~1", "-m", `aws_access_key_id=${key}`), ["origin", "old-tag"]), where: /annotated tag [0-9a-f]{12} message, line 1/ },
+  { title: "a key as the name of a lightweight tag on an existing commit", setup: async (_dir, git, key) => (await git("tag", key, "HEAD"), ["origin", `refs/tags/${key}`]), where: /the name of pushed ref #1/ },
+];
+
+function write(dir: string, file: string, content: string | Buffer) {
+  fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+  fs.writeFileSync(path.join(dir, file), content);
+}
+async function commitAll(git: (...a: string[]) => Promise<unknown>, msg: string) {
+  await git("add", "-A");
+  await git("commit", "-qm", msg);
+}
+
+for (const c of SCAN_CASES) {
+  test(`the push scan sees everything that leaves: ${c.title} is refused with rule and place, never the secret`, async (t) => {
+    const up = await makeUpstream();
+    const gate = await gateFor([{ name: "app", url: up.url }]);
+    const dir = path.join(gate.dir, "agent", "app");
+    const git = await agentClone(gate, up.url, dir);
+    const key = fakeAwsKey();
+    const before = await up.refs();
+    const args = await c.setup(dir, git, key);
+    const r = await git("push", ...args);
+    t.not(r.code, 0, r.stderr);
+    t.regex(r.stderr, /push REJECTED: gitleaks found \d+ possible secret/);
+    t.regex(r.stderr, /aws-access-token  /);
+    t.regex(r.stderr, c.where);
+    const remote = r.stderr.split("\n").filter((l) => l.startsWith("remote:")).join("\n");
+    t.false(remote.includes(key.slice(4)), `the gate's answer never holds the secret:\n${remote}`);
+    t.is(await up.refs(), before, "upstream unchanged");
+    const audit = fs.readFileSync(gate.auditLog, "utf8");
+    t.regex(audit, /"reason":"gitleaks"/);
+    t.false(audit.includes(key.slice(4)), "nor does the audit log");
+  });
+}

@@ -127,6 +127,19 @@ test.serial("go test ./... in the stand-in passes (config refusal, downgrades, a
   t.regex(r.stdout ?? "", /^ok\s+claude-bottle\.test\/pipelock-standin\/config\s/m);
 });
 
+test.serial("pipelock.yaml as rendered: every prefix reloaded over it is refused, or the same config with fewer allowlisted hosts", async (t) => {
+  // The layout contracts/pipelock.ts promises (mode first, api_allowlist last, strings quoted),
+  // checked with the stand-in's Go mirror of pipelock's loader and reload path (config/prefix_test.go).
+  const file = path.join(run!.dir, "prefix-check", "pipelock.yaml");
+  writeFileAtomic(file, renderFor(run!.dir, ["api.test.example", "*.wild.test.example", "other.example", "evil.example"]));
+  const r = await exec("go", ["test", "-count=1", "-v", "-run", "^TestRenderedConfigPrefixes$", "./config"], { cwd: STANDIN_DIR, env: { ...GO_ENV, CBTEST_RENDERED_PIPELOCK: file }, timeout: 600_000 }).catch(
+    (e: { stdout?: string; stderr?: string; code?: number }) => e,
+  );
+  t.log((r.stdout ?? "").split("\n").filter((l) => /prefixes|PASS|FAIL/.test(l)).join(" / "));
+  t.regex(r.stdout ?? "", /--- PASS: TestRenderedConfigPrefixes/, (r.stdout ?? "") + (r.stderr ?? ""));
+  t.regex(r.stdout ?? "", /\d+ prefixes: \d+ accepted, [1-9]\d* of them with a shorter allowlist/);
+});
+
 test.serial("start: banner, startup event with config_hash = sha256 of the file, version says TEST-ONLY", async (t) => {
   const startup = run!.events().find((e) => e.event === "startup");
   t.is(startup?.config_hash, sha256(fs.readFileSync(run!.configFile, "utf8")));

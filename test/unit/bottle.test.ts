@@ -193,6 +193,7 @@ test("git upstreams bring a git-gate on internal + outside, keys as secrets, and
   t.true(isSecretValue(gate.rawInputs.uploads));
   const config = JSON.parse(gate.inputs.uploads.find((u: any) => u.file.endsWith("upstreams.json")).content);
   t.deepEqual(config.upstreams.map((u: any) => u.url), ["ssh://git@github.com/acme/app.git"]);
+  t.like(config.upstreams[0], { protected_refs: ["HEAD", "refs/tags/*"], allow_force_push: false, allow_delete: false }, "the gate's history policy is written out, never implied");
   const agent = cap.container("agent");
   const gitconfig = agent.inputs.uploads.find((u: any) => String(u.file).endsWith("gitconfig")).content;
   t.regex(gitconfig, /\[url "git:\/\/git-gate:9418\/app\.git"\]/);

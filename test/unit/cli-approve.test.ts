@@ -4,6 +4,7 @@
 // the operator. The sidecars are scripted doubles reading the files on disk
 // (test/helpers/fake-sidecar.ts); test/integration/live-reload.test.ts runs the pipelock stand-in.
 import test from "ava";
+import { seal, withoutSeal } from "../../contracts/seal.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { sha256 } from "../../contracts/hash.ts";
@@ -62,7 +63,7 @@ test("egress refuses the routes: not applied, pipelock.yaml and policy.yaml put 
   const hang = w.egress.hangUp.bind(w.egress);
   w.egress.hangUp = async () => {
     const text = fs.readFileSync(w.fx.layout.routesFile, "utf8");
-    if (text.includes("pypi")) w.egress.log.push(JSON.stringify({ level: "error", msg: "routes reload rejected; keeping the previous routes", error: "routes.yaml: routes[2]: TEST refusal", sha256: sha256(text) }));
+    if (text.includes("pypi")) w.egress.log.push(JSON.stringify({ level: "error", msg: "routes file NOT applied; the previous routes stay in force", error: "routes.yaml: routes[2]: TEST refusal", sha256: sha256(text) }));
     else await hang();
   };
   const r = await w.approve(proposal.id);
@@ -92,7 +93,8 @@ test("pipelock refuses a file it cannot load: not applied, never restarted into 
 test("pipelock refuses on reload only (strict mode, a downgrade the operator made): restarted, confirmed at its start, the operator told what it cut", async (t) => {
   const w = await world();
   // the operator widened ssrf_ip_allowlist (the live policy) and the running pipelock predates it
-  const policy = fs.readFileSync(w.fx.layout.policyFile, "utf8").replace("ssrf_ip_allowlist: []", "ssrf_ip_allowlist:\n  - 192.0.2.0/24");
+  // (a hand edit, sealed as `bottle seal` does)
+  const policy = seal(withoutSeal(fs.readFileSync(w.fx.layout.policyFile, "utf8")).replace("ssrf_ip_allowlist: []", "ssrf_ip_allowlist:\n  - 192.0.2.0/24"));
   t.not(policy, fs.readFileSync(w.fx.layout.policyFile, "utf8"));
   fs.writeFileSync(w.fx.layout.policyFile, policy);
   w.pipelock.downgrades = (file, runs) => file.includes("192.0.2.0/24") && !runs.includes("192.0.2.0/24");

@@ -6,7 +6,8 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Supervisor } from "../../sidecars/supervise/supervisor.ts";
-import { parseRoutesDocument } from "../../contracts/routes.ts";
+import { parseRoutesDocument, parseRoutesYaml } from "../../contracts/routes.ts";
+import { withoutSeal } from "../../contracts/seal.ts";
 import { main, USAGE } from "../../cli/commands.ts";
 import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
 
@@ -44,7 +45,7 @@ test("pending: empty, then a table of every bottle's pending proposals", async (
   t.is(r.code, 0);
   t.is(r.out.length, 3);
   t.regex(r.out[0]!, /^ID +BOTTLE +KIND +AGE +ASKED +CHANGE$/);
-  t.regex(r.out[1]!, /^p-[0-9a-f]{8}  dev-coder  egress_routes +\d+s +1× +\+ route pypi\.example\.org GET$/);
+  t.regex(r.out[1]!, /^p-[0-9a-f]{8}  dev-coder  egress_routes +\d+s +1× +\+ route pypi\.example\.org GET any path$/);
   t.regex(r.out[2]!, /^p-[0-9a-f]{8}  web-coder  pipelock_allowlist +\d+s +2× +\+ pipelock allowlist docs\.example\.net$/);
   sup.close();
   sup2.close();
@@ -65,15 +66,15 @@ test("show: justification, changes and a diff of before → after; agent text ca
   t.is(r.out[0], `proposal ${proposal.id}  egress_routes  bottle dev (dev-coder)`);
   t.true(r.out.includes("status: pending"));
   t.true(r.out.includes("changes:"));
-  t.true(r.out.includes("  + route pypi.example.org GET"));
+  t.true(r.out.includes("  + route pypi.example.org GET any path"));
   t.true(r.out.includes("  - route github.com GET /acme/"));
   t.true(r.out.includes("--- routes.yaml (live)"));
   t.true(r.out.includes("+++ routes.yaml (after approval)"));
   t.true(r.out.includes("-   - host: github.com"));
   t.true(r.out.includes("+   - host: pypi.example.org"));
   t.true(r.out.includes("--- pipelock.yaml (live)"));
-  t.true(r.out.includes("+   - pypi.example.org"));
-  t.true(r.out.includes("-   - github.com"));
+  t.true(r.out.includes('+   - "pypi.example.org"'));
+  t.true(r.out.includes('-   - "github.com"'));
   // A unique prefix works too.
   t.is((await run(home, "show", proposal.id.slice(0, 6))).code, 0);
   sup.close();
@@ -210,5 +211,51 @@ test("the bottle bin: runs through its shebang; user errors print one line on st
   const dash = await exec("dashboard");
   t.is(dash.code, 1);
   t.regex(dash.stderr, /the dashboard needs an interactive terminal/);
+  sup.close();
+});
+
+test("seal: a hand-edited routes.yaml is validated and re-sealed; an invalid edit or another file is refused", async (t) => {
+  const { home, fx } = await world();
+  const file = fx.layout.routesFile;
+  const before = fs.readFileSync(file, "utf8");
+  t.deepEqual(await run(home, "seal", file), { code: 0, out: [`${file} is already sealed`], err: [] });
+  // A hand edit: the old seal no longer matches, so egress would refuse the file until it is re-sealed.
+  const edited = before.replace("- host: github.com", "- host: github.example.org");
+  fs.writeFileSync(file, edited);
+  t.throws(() => parseRoutesYaml(edited), { message: /not applied/ });
+  const r = await run(home, "seal", file);
+  t.is(r.code, 0, r.err.join("\n"));
+  t.regex(r.out[0]!, /^sealed .*routes\.yaml \(# claude-bottle-sha256: [0-9a-f]{64}\); the sidecar reloads it on the file change$/);
+  t.true(parseRoutesYaml(fs.readFileSync(file, "utf8")).routes.some((x) => x.host === "github.example.org"));
+  // An edit the reader would refuse is not sealed (the file stays as it was).
+  fs.writeFileSync(file, withoutSeal(before) + "  - host: \"*.com\"\n    path_allowlist: [/]\n    methods: [GET]\n");
+  const bad = await run(home, "seal", file);
+  t.is(bad.code, 1);
+  t.regex(bad.err[0]!, /routes\[\d+\]\.host: "\*\.com" is too broad/);
+  t.throws(() => parseRoutesYaml(fs.readFileSync(file, "utf8")), { message: /not applied/ });
+  const pl = await run(home, "seal", fx.layout.pipelockFile);
+  t.is(pl.code, 1);
+  t.regex(pl.err[0]!, /is rendered from routes\.yaml and policy\.yaml/);
+});
+
+test("a credential sent to a new host: show flags it in bold words, pending marks it, approve needs --force", async (t) => {
+  const { home, fx, sup } = await world();
+  const routes = routesDoc([...INITIAL_ROUTES.routes, { host: "echo.example.org", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" } }, { host: "*.pages.example.org" }]);
+  const { proposal } = await sup.propose({ kind: "egress_routes", routes, base: INITIAL_ROUTES }, "the echo service needs my token");
+  const shown = await run(home, "show", proposal.id);
+  t.true(shown.out.some((l) => /^!! CREDENTIAL TO A NEW HOST: the token in \$CLAUDE_CODE_OAUTH_TOKEN would be injected into requests to echo\.example\.org; today it goes only to api\.anthropic\.com .*\(approve needs --force\)$/.test(l)), shown.out.join("\n"));
+  t.true(shown.out.some((l) => /^!! WILDCARD \*\.pages\.example\.org: matches every subdomain of pages\.example\.org, at any depth/.test(l)));
+  // On a terminal the flags are bold; nothing else is.
+  const c = capture();
+  await main(["show", proposal.id], { io: c.io, home, color: true });
+  t.true(c.out.filter((l) => l.startsWith("\u001b[1m!! ")).length === 2 && c.out.every((l) => l.startsWith("\u001b[1m!! ") || !l.includes("\u001b")));
+  t.regex((await run(home, "pending")).out[1]!, /\[CREDENTIAL TO A NEW HOST\] \[WILDCARD\] \+ route echo\.example\.org/);
+  const refused = await run(home, "approve", proposal.id);
+  t.is(refused.code, 1);
+  t.regex(refused.err[0]!, /sends a credential where it does not go today/);
+  t.false(fs.readFileSync(fx.layout.routesFile, "utf8").includes("echo.example.org"), "nothing written");
+  const forced = await run(home, "approve", proposal.id, "--force");
+  t.is(forced.code, 0, forced.err.join("\n"));
+  t.true(fs.readFileSync(fx.layout.routesFile, "utf8").includes("echo.example.org"));
   sup.close();
 });

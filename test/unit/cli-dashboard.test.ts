@@ -113,3 +113,10 @@ test("proposals per minute counts the last 60 s only", (t) => {
   const ts = [now - 1_000, now - 59_000, now - 61_000, now + 5_000].map((x) => new Date(x).toISOString());
   t.is(proposalsPerMinute(ts, now), 2);
 });
+
+test("the detail view shows risk flags in bold on a colour terminal, plain otherwise", (t) => {
+  const state: DashState = { ...initialState(), mode: "detail", detail: ["changes:", "  + route x.example.com", "!! CREDENTIAL TO A NEW HOST: …", "!! WILDCARD *.example.com: …"] };
+  const bold = renderDashboard(state, { width: 100, height: 12, now: Date.now(), color: true });
+  t.deepEqual(bold.filter((l) => l.startsWith("\u001b[1m")), ["\u001b[1m!! CREDENTIAL TO A NEW HOST: …\u001b[0m", "\u001b[1m!! WILDCARD *.example.com: …\u001b[0m"]);
+  t.false(renderDashboard(state, { width: 100, height: 12, now: Date.now() }).some((l) => l.includes("\u001b")));
+});

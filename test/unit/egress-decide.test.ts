@@ -2,7 +2,7 @@
 import test from "ava";
 import { TOOL_NAMES } from "../../contracts/proposals.ts";
 import { parseRoutesDocument, AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
-import { decide, decideConnect, denyBody, parseHost, pathAllowed, pipelockBlock, pipelockRefusal, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
+import { decide, decideConnect, denyBody, malformedUtf8, parseHost, pathAllowed, percentDecodedBytes, pipelockBlock, pipelockRefusal, type EgressRequest, type Decision } from "../../sidecars/egress/decide.ts";
 
 const { routes } = parseRoutesDocument({
   version: 1,
@@ -107,6 +107,18 @@ const cases: Case[] = [
   { name: "malformed escape", req: https("github.com", "/acme/repo/%zz"), expect: "ambiguous_path" },
   { name: "encoded NUL", req: https("github.com", "/acme/repo/%00"), expect: "ambiguous_path" },
   { name: "fragment", req: https("github.com", "/acme/repo#x"), expect: "ambiguous_path" },
+  // Overlong UTF-8: a decoder that accepts them reads "." and "/" (issue 14, item 5).
+  { name: "overlong dot %c0%ae", req: https("github.com", "/acme/repo/%c0%ae%c0%ae/evil"), expect: "ambiguous_path" },
+  { name: "overlong dot, 3 bytes %e0%80%ae", req: https("github.com", "/acme/repo/%e0%80%ae%e0%80%ae/evil"), expect: "ambiguous_path" },
+  { name: "overlong slash %c0%af", req: https("github.com", "/acme/repo/..%c0%afevil"), expect: "ambiguous_path" },
+  { name: "overlong slash, 3 bytes %e0%80%af", req: https("github.com", "/acme/repo%e0%80%afx"), expect: "ambiguous_path" },
+  { name: "overlong dot, 4 bytes %f0%80%80%ae", req: https("github.com", "/acme/repo/%f0%80%80%ae"), expect: "ambiguous_path" },
+  { name: "overlong backslash %c1%9c", req: https("github.com", "/acme/repo/%c1%9c"), expect: "ambiguous_path" },
+  { name: "overlong upper-case %C0%AE", req: https("github.com", "/acme/repo/%C0%AE"), expect: "ambiguous_path" },
+  { name: "UTF-16 surrogate %ed%a0%80", req: https("github.com", "/acme/repo/%ed%a0%80"), expect: "ambiguous_path" },
+  { name: "lone continuation byte %80", req: https("github.com", "/acme/repo/%80"), expect: "ambiguous_path" },
+  { name: "truncated sequence %e2%82", req: https("github.com", "/acme/repo/%e2%82"), expect: "ambiguous_path" },
+  { name: "well-formed UTF-8 escapes pass (é, €, 😀)", req: https("github.com", "/acme/repo/caf%c3%a9/%e2%82%ac/%f0%9f%98%80"), expect: "allow" },
   { name: "asterisk-form", req: https("github.com", "*", { method: "OPTIONS" }), expect: "ambiguous_path" },
   { name: "dots in the query are not path", req: https("github.com", "/acme/repo/info?x=../..;%2f"), expect: "allow", route: 4 },
   { name: "ordinary encoded char is fine", req: https("api.example.com", "/a%20b"), expect: "allow", route: 0 },
@@ -279,4 +291,29 @@ test("pipelockRefusal: names the layer and pipelock's words; how_to_ask only whe
   const off = pipelockRefusal(pipelockBlock(...cases[0]!.block)!, req, {});
   t.is(off.body.how_to_ask, undefined);
   t.regex(String(off.body.message), /supervise is off: only the operator can add it/);
+});
+
+test("malformedUtf8: RFC 3629 well-formedness of percent-decoded path bytes", (t) => {
+  const table: [string, string | undefined][] = [
+    ["/plain/ascii", undefined],
+    ["/%c3%a9", undefined],
+    ["/%e2%82%ac", undefined],
+    ["/%ef%bf%bf", undefined],
+    ["/%f0%9f%98%80", undefined],
+    ["/%f4%8f%bf%bf", undefined], // U+10FFFF, the last code point
+    ["/%c0%ae", "overlong %c0%ae"],
+    ["/%c1%bf", "overlong %c1%bf"],
+    ["/%e0%80%ae", "overlong %e0%80%ae"],
+    ["/%e0%9f%bf", "overlong %e0%9f%bf"],
+    ["/%f0%80%80%af", "overlong %f0%80%80%af"],
+    ["/%f0%8f%bf%bf", "overlong %f0%8f%bf%bf"],
+    ["/%ed%a0%80", "out-of-range %ed%a0%80"],
+    ["/%f4%90%80%80", "out-of-range %f4%90%80%80"],
+    ["/%f5%80%80%80", "invalid byte %f5"],
+    ["/%ff", "invalid byte %ff"],
+    ["/%80", "stray continuation byte %80"],
+    ["/%e2%82", "truncated %e2%82"],
+    ["/%e2%82x", "truncated %e2%82%78"],
+  ];
+  for (const [path, want] of table) t.is(malformedUtf8(percentDecodedBytes(path)), want, path);
 });

@@ -114,7 +114,7 @@ test("egress: a rejection of other bytes is not a refusal of ours; its own sha25
     mark: async () => String(log.length),
     lines: async (m) => log.slice(m === SINCE_START ? 0 : Number(m)),
     hangUp: async () => {
-      log.push(JSON.stringify({ ts: "x", level: "error", msg: "routes reload rejected; keeping the previous routes", error: "other", sha256: sha256("other") }));
+      log.push(JSON.stringify({ ts: "x", level: "error", msg: "routes file NOT applied; the previous routes stay in force", error: "other", sha256: sha256("other") }));
       log.push(JSON.stringify({ ts: "x", level: "info", msg: "routes reloaded", routes: 0, generation: 2, sha256: sha256(mine) }));
     },
     restart: async () => t.fail("egress is never restarted"),
@@ -124,7 +124,7 @@ test("egress: a rejection of other bytes is not a refusal of ours; its own sha25
   t.true(out.ok, out.detail);
   t.is(file, mine);
   log.length = 0;
-  egress.hangUp = async () => void log.push(JSON.stringify({ level: "error", msg: "routes reload rejected; keeping the previous routes", error: "routes.yaml: routes[0].host: bad", sha256: sha256("bad") }));
+  egress.hangUp = async () => void log.push(JSON.stringify({ level: "error", msg: "routes file NOT applied; the previous routes stay in force", error: "routes.yaml: routes[0].host: bad", sha256: sha256("bad") }));
   const bad = await writeConfirmed({ sidecar: egress, read: readEgressLogLine }, { name: "routes.yaml", content: "bad", previous: mine, write: async (x) => void (file = x) }, FAST);
   t.false(bad.ok);
   t.regex(bad.detail, /bottle-egress refused routes\.yaml: routes\.yaml: routes\[0\]\.host: bad/);

@@ -6,6 +6,7 @@ import path from "node:path";
 import { loadManifest, mergeExtraHosts, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
 import { pipelockConfigFor } from "../../contracts/policy.ts";
 import { ConfigError } from "../../contracts/validation.ts";
+import { HISTORY_DEFAULTS } from "../../contracts/git-gate.ts";
 import { rawManifest, fixture, FULL_ENV } from "./helpers/fixtures.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
@@ -55,6 +56,28 @@ const cases: Case[] = [
   { title: "pipelock response cap out of range", manifest: "bottles:\n  dev:\n    pipelock:\n      max_response_mib: 0\n", expect: ["bottles.dev.pipelock.max_response_mib", ">=1"] },
   { title: "pipelock body cap not an integer", manifest: "bottles:\n  dev:\n    pipelock:\n      max_body_mib: 2.5\n", expect: ["bottles.dev.pipelock.max_body_mib", "int"] },
   { title: "pipelock allowlist with a URL", manifest: "bottles:\n  dev:\n    pipelock:\n      allowlist: [http://x.example.com]\n", expect: ["bottles.dev.pipelock.allowlist[0]", "bare host name"] },
+  // Too broad: a wildcard must keep a registrable domain below a public suffix (issue 14, item 2).
+  ...[
+    ["*.com", "route"],
+    ["*.co.uk", "route"],
+    ["*.io", "route"],
+    ["*.github.io", "route"],
+    ["*.s3.amazonaws.com", "route"],
+    ["*.com", "allowlist"],
+    ["*.github.io", "allowlist"],
+    ["*.co.uk", "allowlist"],
+  ].map(([host, where]): Case => ({
+    title: `too-broad wildcard ${host} as a ${where}`,
+    manifest: where === "route" ? `bottles:\n  dev:\n    egress:\n      routes:\n        - host: "${host}"\n` : `bottles:\n  dev:\n    pipelock:\n      allowlist: ["${host}"]\n`,
+    expect: [where === "route" ? "bottles.dev.egress.routes[0].host" : "bottles.dev.pipelock.allowlist[0]", `"${host}" is too broad`, "public suffix", "registrable domain"],
+  })),
+  // CIDRs pipelock itself refuses (config/validate.go validateSSRF) are refused at load (item 6).
+  { title: "SSRF catch-all 0.0.0.0/0", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [0.0.0.0/0]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "catch-all (/0)"] },
+  { title: "SSRF catch-all ::/0", manifest: 'bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: ["::/0"]\n', expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "catch-all (/0)", "IPv4 only"] },
+  { title: "SSRF CIDR with host bits set", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [10.20.0.0/16, 10.0.0.5/8]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[1]", "host bits set", '"10.0.0.0/8"'] },
+  { title: "SSRF CIDR with a leading zero (Go's ParseCIDR refuses it)", manifest: "bottles:\n  dev:\n    pipelock:\n      ssrf_ip_allowlist: [010.0.0.0/8]\n", expect: ["bottles.dev.pipelock.ssrf_ip_allowlist[0]", "not an IPv4 CIDR"] },
+  { title: "git upstream protected_refs with a short branch name", manifest: `bottles:\n  dev:\n    git:\n      upstreams:\n        - { name: app, url: "git@github.com:a/b.git", identity_file: k, known_host_key: ${KEY}, protected_refs: [main] }\n`, expect: ["bottles.dev.git.upstreams[0].protected_refs[0]", "HEAD", "refs/heads/"] },
+  { title: "git upstream allow_force_push not a boolean", manifest: `bottles:\n  dev:\n    git:\n      upstreams:\n        - { name: app, url: "git@github.com:a/b.git", identity_file: k, known_host_key: ${KEY}, allow_force_push: sometimes }\n`, expect: ["bottles.dev.git.upstreams[0].allow_force_push", "expected boolean"] },
   { title: "unknown image override", manifest: "bottles:\n  dev:\n    images: { node: x }\n", expect: ["bottles.dev.images.node", "unknown key"] },
   { title: "missing workspace directory", manifest: "bottles:\n  dev:\n    workspace: ./no-such-repo\n", expect: ["bottles.dev.workspace", "not a directory"] },
   { title: "extra CA file that is not a certificate", manifest: "bottles:\n  dev:\n    extra_ca_files: [claude-bottle.yaml]\n", expect: ["bottles.dev.extra_ca_files[0]", "no PEM certificate"] },
@@ -96,6 +119,7 @@ test("scp-style git URLs are normalised and identity keys read", (t) => {
   const spec = resolveBottle(loadManifest(fixture("full")), { env: FULL_ENV });
   t.is(spec.upstreams[0]!.url, "ssh://git@github.com/acme/app.git");
   t.regex(spec.upstreams[0]!.identityKey, /BEGIN OPENSSH PRIVATE KEY/);
+  t.like(spec.upstreams[0], { ...HISTORY_DEFAULTS, protected_refs: ["HEAD", "refs/tags/*"] }, "history protected by default: no deletes, no rewrites, HEAD and tags protected");
   t.deepEqual(spec.policy, { version: 1, pipelock_allowlist: ["status.example.com"], ssrf_ip_allowlist: [] }, "the extras only: route hosts are derived, not stored");
   t.deepEqual(spec.gitGateHosts, [{ host: "github.com", ip: "10.213.0.20" }, { host: "api.github.com", ip: "10.213.0.10" }], "upstreams' hosts first, then the bottle's");
 });

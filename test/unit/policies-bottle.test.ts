@@ -91,7 +91,7 @@ test("broken: the egress CA key uploaded to the agent", (t) =>
 test("broken: pipelock config not strict", (t) =>
   breaks(t, "pipelock-config-strict", (rs) => {
     const f = liveFile(rs, "pipelock-config");
-    f.inputs.content = f.inputs.content.replace("mode: strict", "mode: balanced").replace("action: block", "action: warn");
+    f.inputs.content = f.inputs.content.replace('mode: "strict"', 'mode: "balanced"').replace('action: "block"', 'action: "warn"');
   }));
 test("broken: egress routes hold a token inline", (t) =>
   breaks(t, "egress-routes-tls-only", (rs) => {

@@ -1,6 +1,7 @@
 // Each policy of the pack, called directly (validateResource / validateStack through runPolicies with
 // a one-policy list): at least one passing and two failing cases per policy, plus preview-unknowns.
 import test from "ava";
+import { seal, withoutSeal } from "../../contracts/seal.ts";
 import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
@@ -258,7 +259,7 @@ test("agent-networks-internal: at preview, unknown network names make it advisor
 const pipelockYaml = (mutate?: (c: any) => void) => {
   const c: any = structuredClone(renderPipelockConfig({ allowlist: ["api.anthropic.com", "github.com"] }));
   mutate?.(c);
-  return mutate ? YAML.stringify(c) : pipelockConfigToYaml(c);
+  return mutate ? seal(YAML.stringify(c)) : pipelockConfigToYaml(c);
 };
 const liveFile = (kind: string, content: string, type = DYN) => ({ type, props: { kind, content, path: `/state/${kind}` } });
 const runLive = (policy: Policies[number], f: { type: string; props: Props }) => run(policy, f.type, f.props);
@@ -273,20 +274,28 @@ test("pipelock-config-strict: an unknown key or bad YAML fails the contract", (t
   fails(t, runLive(pipelockConfigStrict, liveFile("pipelock-config", pipelockYaml((c) => (c.dlp = { include_defaults: false })))), /contract.*dlp/);
   fails(t, runLive(pipelockConfigStrict, liveFile("pipelock-config", "mode: [strict")), /valid YAML/);
 });
-test("pipelock-config-strict: allowlisting a whole TLD fails", (t) => fails(t, runLive(pipelockConfigStrict, liveFile("pipelock-config", pipelockYaml((c) => c.api_allowlist.push("*.com")))), /top-level domain/));
+test("pipelock-config-strict: allowlisting a public suffix fails (a TLD, a multi-label or private suffix)", (t) => {
+  for (const host of ["*.com", "*.co.uk", "*.github.io"]) fails(t, runLive(pipelockConfigStrict, liveFile("pipelock-config", pipelockYaml((c) => c.api_allowlist.push(host)))), /too broad.*public suffix/);
+});
+test("pipelock-config-strict: an unsealed or cut-short file fails the contract", (t) => {
+  const full = pipelockYaml();
+  fails(t, runLive(pipelockConfigStrict, liveFile("pipelock-config", full.slice(0, full.indexOf("api_allowlist")))), /completeness line/);
+});
 
 // ---------------------------------------------------------------- egress-routes-tls-only
-const ROUTES = "version: 1\nroutes:\n  - host: api.anthropic.com\n    auth: { scheme: bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN }\n    role: claude_code_oauth\n  - host: github.com\n    methods: [GET]\n";
+const ROUTES = seal("version: 1\nroutes:\n  - host: api.anthropic.com\n    path_allowlist: [/]\n    methods: [GET, POST]\n    auth: { scheme: bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN }\n    role: claude_code_oauth\n  - host: github.com\n    path_allowlist: [/]\n    methods: [GET]\n");
 test("egress-routes-tls-only: routes with token_ref pass", (t) => passes(t, runLive(egressRoutesTlsOnly, liveFile("egress-routes", ROUTES))));
 test("egress-routes-tls-only: an inline token fails without echoing it", (t) => {
-  const vs = runLive(egressRoutesTlsOnly, liveFile("egress-routes", ROUTES + "# token: ghp_" + "z".repeat(36) + "\n"));
+  const vs = runLive(egressRoutesTlsOnly, liveFile("egress-routes", seal(withoutSeal(ROUTES) + "# token: ghp_" + "z".repeat(36) + "\n")));
   fails(t, vs, /token_ref, not hold them/);
   t.false(describe(vs).includes("zzzz"));
 });
 test("egress-routes-tls-only: a cleartext http:// host with auth fails", (t) =>
   fails(t, runLive(egressRoutesTlsOnly, liveFile("egress-routes", "routes:\n  - host: http://api.example.com\n    auth: { scheme: bearer, token_ref: T }\n")), /only over TLS/));
+test("egress-routes-tls-only: a live route must say what it allows (no path_allowlist/methods is not 'any')", (t) =>
+  fails(t, runLive(egressRoutesTlsOnly, liveFile("egress-routes", seal("version: 1\nroutes:\n  - host: api.example.com\n"))), /contract.*path_allowlist: required/));
 test("egress-routes-tls-only: a plaintext switch (unknown key) fails the contract", (t) =>
-  fails(t, runLive(egressRoutesTlsOnly, liveFile("egress-routes", "routes:\n  - host: api.example.com\n    scheme: http\n    auth: { scheme: bearer, token_ref: T }\n")), /contract.*scheme/));
+  fails(t, runLive(egressRoutesTlsOnly, liveFile("egress-routes", seal("version: 1\nroutes:\n  - host: api.example.com\n    path_allowlist: [/]\n    methods: [GET]\n    scheme: http\n    auth: { scheme: bearer, token_ref: T }\n"))), /contract.*scheme/));
 
 // ---------------------------------------------------------------- sidecar-images-pinned (advisory)
 const I = "docker:index/image:Image";

@@ -64,6 +64,15 @@ test("a routes proposal may not drop a route the agent's own credentials ride on
   t.regex(err!.message, /drops the route for api\.anthropic\.com \(role claude_code_oauth\)/);
 });
 
+test("a proposal for a too-broad wildcard is refused before the operator sees it (route, allowlist); a registrable one passes", (t) => {
+  for (const host of ["*.com", "*.co.uk", "*.io", "*.github.io"]) {
+    t.throws(() => asTool("egress_routes", { routes: [{ host }] }), { instanceOf: ConfigError, message: /too broad.*public suffix/ }, host);
+    t.throws(() => asTool("pipelock_allowlist", { allowlist: [host] }), { instanceOf: ConfigError, message: /too broad.*public suffix/ }, host);
+  }
+  t.like(asTool("egress_routes", { routes: [{ host: "*.example.co.uk" }] }), { kind: "egress_routes" });
+  t.like(asTool("pipelock_allowlist", { allowlist: ["*.pages.github.io"] }), { allowlist: ["*.pages.github.io"] });
+});
+
 test("dedupe key: same end state = same key, whatever the spelling; justification does not count", (t) => {
   const base = doc([]);
   const a = proposalKey({ kind: "egress_routes", routes: doc([{ host: "A.example.com", methods: ["get"] }]), base });
@@ -84,15 +93,15 @@ test("rebase: a route proposal applies its own change onto a live document that 
   const live = doc([{ host: "a.example.com", methods: ["GET"] }, { host: "b.example.com" }, { host: "other.example.com" }]);
   const r = rebaseRoutes(base, proposed, live);
   t.deepEqual(r.routes.routes.map((x) => x.host), ["a.example.com", "b.example.com", "new.example.com", "other.example.com"]);
-  t.deepEqual(r.routes.routes[0], { host: "a.example.com", methods: ["GET"] }, "a change made meanwhile is kept");
+  t.deepEqual(r.routes.routes[0], { host: "a.example.com", methods: ["GET"], path_allowlist: ["/"] }, "a change made meanwhile is kept");
   t.deepEqual(r.conflicts, []);
-  t.deepEqual(r.summary, ["+ route new.example.com"]);
+  t.deepEqual(r.summary, ["+ route new.example.com any method any path"]);
   // Proposal and live both changed the same route: a conflict.
   const r2 = rebaseRoutes(base, doc([{ host: "a.example.com", methods: ["POST"] }, { host: "b.example.com" }]), live);
   t.is(r2.conflicts.length, 1);
   t.regex(r2.conflicts[0]!, /route a.example.com changed since the proposal/);
   // Removal.
-  t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com"]);
+  t.deepEqual(rebaseRoutes(base, doc([{ host: "a.example.com" }]), base).summary, ["- route b.example.com any method any path"]);
 });
 
 test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rendered from routes ∪ extras, SSRF exemptions and size caps kept", (t) => {
@@ -114,7 +123,7 @@ test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rende
 test("plan: removing a route keeps its host in pipelock when it is also an extra (no subtraction)", (t) => {
   const live: LiveState = { routes: doc([{ host: "github.com" }, { host: "pypi.example.org" }]), policy: { version: 1, pipelock_allowlist: ["github.com"], ssrf_ip_allowlist: [] }, dockerfile: null };
   const plan = planChange({ kind: "egress_routes", routes: doc([{ host: "pypi.example.org" }]), base: live.routes }, live);
-  t.deepEqual(plan.summary, ["- route github.com"]);
+  t.deepEqual(plan.summary, ["- route github.com any method any path"]);
   t.deepEqual(plan.next.policy, live.policy);
   t.deepEqual(pipelockConfigFor(plan.next.routes, plan.next.policy).api_allowlist, ["github.com", "pypi.example.org"]);
   t.deepEqual(fileChanges(live, plan.next).map((f) => f.name), ["routes.yaml"], "pipelock.yaml does not change at all");
@@ -167,4 +176,42 @@ for (let i = 0; i < 100; i++) await appendAudit(process.argv[1], { type: "merged
   t.true(v.ok, v.problem);
   t.is(v.lines.length, 200);
   t.is(v.lines.filter((l) => l.actor === "a").length, 100);
+});
+
+test("risk flags: a credential on a host that does not receive it today needs --force; wildcards the approval adds are flagged", (t) => {
+  const oauth = { host: "api.anthropic.com", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" }, role: "claude_code_oauth" };
+  const live: LiveState = { ...EMPTY, routes: doc([oauth, { host: "*.docs.example.com", methods: ["GET"] }]), policy: { ...EMPTY_POLICY, pipelock_allowlist: ["*.cdn.example.net"] } };
+  const cases: { title: string; routes?: unknown[]; allowlist?: string[]; needsForce: RegExp[]; warnings: RegExp[] }[] = [
+    { title: "nothing risky", routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "pypi.example.org" }], needsForce: [], warnings: [] },
+    {
+      title: "the agent's own token attached to a new host",
+      routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "echo.example.org", auth: { scheme: "bearer", token_ref: "CLAUDE_CODE_OAUTH_TOKEN" } }],
+      needsForce: [/^CREDENTIAL TO A NEW HOST: the token in \$CLAUDE_CODE_OAUTH_TOKEN would be injected into requests to echo\.example\.org; today it goes only to api\.anthropic\.com/],
+      warnings: [],
+    },
+    {
+      title: "a token no route sends today",
+      routes: [oauth, { host: "*.docs.example.com", methods: ["GET"] }, { host: "api.github.com", auth: { scheme: "token", token_ref: "GH_TOKEN" } }],
+      needsForce: [/\$GH_TOKEN would be injected into requests to api\.github\.com; today no route sends it/],
+      warnings: [],
+    },
+    {
+      title: "a credential moved to a wildcard",
+      routes: [{ ...oauth, host: "*.anthropic.com" }, { host: "*.docs.example.com", methods: ["GET"] }],
+      needsForce: [/requests to \*\.anthropic\.com/],
+      warnings: [/^WILDCARD \*\.anthropic\.com: matches every subdomain of anthropic\.com, at any depth/],
+    },
+    { title: "a wildcard route widened", routes: [oauth, { host: "*.docs.example.com" }], needsForce: [], warnings: [/^WILDCARD \*\.docs\.example\.com: .*any method any path/] },
+    { title: "a wildcard allowlist entry added", allowlist: ["*.cdn.example.net", "*.pkg.example.org"], needsForce: [], warnings: [/^WILDCARD \*\.pkg\.example\.org: .*\(pipelock allowlist\)$/] },
+  ];
+  for (const c of cases) {
+    const change = c.routes
+      ? { kind: "egress_routes" as const, routes: doc(c.routes), base: live.routes }
+      : { kind: "pipelock_allowlist" as const, allowlist: c.allowlist!, base: live.policy.pipelock_allowlist };
+    const plan = planChange(change, live);
+    t.is(plan.needsForce.length, c.needsForce.length, `${c.title}: ${plan.needsForce.join(" | ")}`);
+    c.needsForce.forEach((re, i) => t.regex(plan.needsForce[i] ?? "", re, c.title));
+    t.is(plan.warnings.length, c.warnings.length, `${c.title}: ${plan.warnings.join(" | ")}`);
+    c.warnings.forEach((re, i) => t.regex(plan.warnings[i] ?? "", re, c.title));
+  }
 });

@@ -1,6 +1,8 @@
 // Fake internet servers (node 18+, no dependencies). One program, two personalities:
 //   node servers.mjs web  — HTTPS echo on 443 (cert for the names in /srv/tls/web.pem), HTTP echo on 80;
 //                           …/__bytes/<N> streams N bytes, …/__sha256 answers the body's size and sha256
+//                           (the request's credential reflected in x-echo-authorization; the
+//                           echo compressed when the request says x-echo-encoding: gzip|deflate|br)
 //   node servers.mjs sink — records every TCP connection / UDP datagram on many ports
 // Everything received is appended as JSON lines to /srv/log/<name>.jsonl (read by the suite
 // with `docker exec cat`).
@@ -10,6 +12,7 @@ import net from "node:net";
 import dgram from "node:dgram";
 import https from "node:https";
 import http from "node:http";
+import zlib from "node:zlib";
 
 const mode = process.argv[2];
 const name = process.argv[3] || mode;
@@ -59,8 +62,15 @@ function echo(proto) {
       const sni = req.socket.servername;
       const entry = { proto, method: req.method, path: req.url, headers: req.headers, body, sni, from: req.socket.remoteAddress };
       record(entry);
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ echo: true, server: name, ...entry }));
+      // Like many real upstreams, also reflect the credential in a response header, and compress
+      // the echo when asked (x-echo-encoding: gzip | deflate | br), so egress's redaction is tested
+      // on what such upstreams send.
+      const text = Buffer.from(JSON.stringify({ echo: true, server: name, ...entry }));
+      const coding = String(req.headers["x-echo-encoding"] || "");
+      const zipped = coding === "gzip" ? zlib.gzipSync(text) : coding === "deflate" ? zlib.deflateSync(text) : coding === "br" ? zlib.brotliCompressSync(text) : undefined;
+      const reflected = String(req.headers.authorization || req.headers["x-api-key"] || "");
+      res.writeHead(200, { "content-type": "application/json", "x-echo-authorization": reflected, ...(zipped ? { "content-encoding": coding } : {}) });
+      res.end(zipped || text);
     });
   };
 }

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { agentGitConfig } from "../../../contracts/git-gate.ts";
+import { agentGitConfig, HISTORY_DEFAULTS } from "../../../contracts/git-gate.ts";
 import { aptEnsure, freePort, killOnExit, waitForPort } from "./sshd.ts";
 
 /** What the gate's scripts need on the host (the image installs the same). */
@@ -72,6 +72,10 @@ export interface GateUpstreamSpec {
   known_host_key?: string;
   /** Path of the identity's private key; copied into the keys dir as <name>. */
   key: string;
+  /** History policy; the contract's defaults (HISTORY_DEFAULTS) when left out. */
+  protected_refs?: string[];
+  allow_force_push?: boolean;
+  allow_delete?: boolean;
 }
 
 export interface Gate {
@@ -95,37 +99,66 @@ export async function startGate(opts: { upstreams: GateUpstreamSpec[]; gitleaks:
   const keys = path.join(dir, "keys");
   fs.mkdirSync(keys);
   for (const u of opts.upstreams) fs.copyFileSync(u.key, path.join(keys, u.name));
-  const config = { version: 1, upstreams: opts.upstreams.map(({ name, url, known_host_key }) => ({ name, url, known_host_key })) };
+  const config = {
+    version: 1,
+    upstreams: opts.upstreams.map(({ name, url, known_host_key, protected_refs, allow_force_push, allow_delete }) => ({
+      name,
+      url,
+      known_host_key,
+      protected_refs: protected_refs ?? [...HISTORY_DEFAULTS.protected_refs],
+      allow_force_push: allow_force_push ?? HISTORY_DEFAULTS.allow_force_push,
+      allow_delete: allow_delete ?? HISTORY_DEFAULTS.allow_delete,
+    })),
+  };
   fs.writeFileSync(path.join(dir, "upstreams.json"), JSON.stringify(config, null, 2));
-  const port = await freePort();
   const base = path.join(dir, "srv");
   const state = path.join(dir, "state");
   const auditLog = path.join(dir, "audit.jsonl");
   const logFile = path.join(dir, "daemon.log");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    GIT_GATE_CONFIG: path.join(dir, "upstreams.json"),
-    GIT_GATE_KEYS_DIR: keys,
-    GIT_GATE_BASE: base,
-    GIT_GATE_STATE: state,
-    GIT_GATE_GITLEAKS: opts.gitleaks,
-    GIT_GATE_AUDIT_LOG: auditLog,
-    GIT_GATE_LISTEN: "127.0.0.1",
-    GIT_GATE_PORT: String(port),
-    GIT_GATE_TIMEOUT: "30",
-    ...opts.env,
-  };
-  const out = fs.openSync(logFile, "a");
-  const proc: ChildProcess = spawn("bash", [path.join(GATE_DIR, "entrypoint.sh")], { env, stdio: ["ignore", out, out] });
-  fs.closeSync(out);
-  killOnExit(proc);
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const started = await Promise.race([waitForPort(port, 10_000).then(() => "up" as const), exited.then((code) => code)]);
-  if (started !== "up") {
+  // freePort releases the port it found: a gate started concurrently (ava runs a file's tests at
+  // once) may take it first. Then our daemon cannot bind and exits, while the port answers —
+  // someone else's gate. So: up = OUR entrypoint said "serving", the port answers, and our daemon
+  // is still running a moment later; a lost race is retried on another port.
+  let port = 0;
+  let proc!: ChildProcess;
+  let exited: Promise<number | null> = Promise.resolve(null);
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      GIT_GATE_CONFIG: path.join(dir, "upstreams.json"),
+      GIT_GATE_KEYS_DIR: keys,
+      GIT_GATE_BASE: base,
+      GIT_GATE_STATE: state,
+      GIT_GATE_GITLEAKS: opts.gitleaks,
+      GIT_GATE_AUDIT_LOG: auditLog,
+      GIT_GATE_LISTEN: "127.0.0.1",
+      GIT_GATE_PORT: String(port),
+      GIT_GATE_TIMEOUT: "30",
+      ...opts.env,
+    };
+    fs.writeFileSync(logFile, "");
+    const out = fs.openSync(logFile, "a");
+    const p: ChildProcess = spawn("bash", [path.join(GATE_DIR, "entrypoint.sh")], { env, stdio: ["ignore", out, out] });
+    fs.closeSync(out);
+    killOnExit(p);
+    const gone = new Promise<number | null>((resolve) => p.once("exit", (code) => resolve(code)));
+    const serving = (async () => {
+      for (let i = 0; i < 200 && !/git-gate: serving /.test(log()); i++) await new Promise((r) => setTimeout(r, 50));
+      await waitForPort(port, 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      return "up" as const;
+    })();
+    const started = await Promise.race([serving, gone]);
+    if (started === "up" && p.exitCode === null && p.signalCode === null) {
+      [proc, exited] = [p, gone];
+      break;
+    }
     const text = log();
+    if (attempt < 3 && /Address already in use|unable to allocate any listen sockets/.test(text)) continue;
     fs.rmSync(dir, { recursive: true, force: true });
-    throw new Error(`git-gate exited ${started} before listening:\n${text}`);
+    throw new Error(`git-gate exited ${started === "up" ? p.exitCode : started} before listening:\n${text}`);
   }
 
   const agentCfg = path.join(dir, "agent.gitconfig");

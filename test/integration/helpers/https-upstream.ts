@@ -1,6 +1,8 @@
 // Generic test upstream (not egress-specific): an HTTPS (and optional cleartext) server on
 // 127.0.0.1 with its own CA that
 //   - echoes the request (method, url, raw headers, TLS SNI, body size) as JSON on any path,
+//     under /reflect/<coding> also in a response header and content-encoded (gzip, deflate, br)
+//     — what an upstream that reflects request headers looks like,
 //   - serves git smart-HTTP (git http-backend as CGI, push enabled) under /git/,
 //   - serves N bytes at /bytes/<N> and hashes what is sent to /sha256 (big transfers),
 //   - records every request it saw, so a test can prove a request never arrived.
@@ -12,6 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn, execFileSync } from "node:child_process";
+import zlib from "node:zlib";
 import { createLeaf, createTestCa, type TestCa } from "./tls.ts";
 
 export interface SeenRequest {
@@ -19,6 +22,8 @@ export interface SeenRequest {
   url: string;
   host: string | undefined;
   sni: string | undefined;
+  /** The request headers as they arrived (what egress injected, for one). */
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface TestUpstream {
@@ -90,7 +95,7 @@ export async function startTestUpstream(): Promise<TestUpstream> {
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const sni = (req.socket as any).servername || undefined;
-    seen.push({ method: req.method ?? "", url: req.url ?? "", host: req.headers.host, sni });
+    seen.push({ method: req.method ?? "", url: req.url ?? "", host: req.headers.host, sni, headers: req.headers });
     if ((req.url ?? "").startsWith("/git/")) return gitCgi(req, res, gitRoot);
     if ((req.url ?? "").startsWith("/stream")) {
       res.writeHead(200, { "content-type": "text/event-stream" });
@@ -120,6 +125,15 @@ export async function startTestUpstream(): Promise<TestUpstream> {
         res.end(body);
       });
       return;
+    }
+    const reflect = /^\/reflect\/(identity|gzip|deflate|br)/.exec(req.url ?? "");
+    if (reflect) {
+      const coding = reflect[1]!;
+      const plainBody = Buffer.from(JSON.stringify({ headers: req.headers, note: "reflected" }));
+      const body = coding === "gzip" ? zlib.gzipSync(plainBody) : coding === "deflate" ? zlib.deflateSync(plainBody) : coding === "br" ? zlib.brotliCompressSync(plainBody) : plainBody;
+      const auth = String(req.headers.authorization ?? req.headers["x-api-key"] ?? "");
+      res.writeHead(200, { "content-type": "application/json", "content-length": body.length, "x-reflect-authorization": auth, ...(coding === "identity" ? {} : { "content-encoding": coding }) });
+      return void res.end(body);
     }
     let size = 0;
     req.on("data", (c: Buffer) => (size += c.length));
