@@ -42,6 +42,7 @@ export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {
   pipelock: ["BASE_IMAGE", "PIPELOCK_IMAGE"],
   "git-gate": ["BASE_IMAGE", "GITLEAKS_IMAGE"],
   supervise: ["BASE_IMAGE"],
+  state: ["BASE_IMAGE"],
 };
 
 export interface SidecarImageArgs {

@@ -75,11 +75,11 @@ export function bottleProgram(options: ProgramOptions = {}) {
     networks: bottle.networkNames,
     caFingerprints: bottle.caFingerprints,
     attach: bottle.attachCommand,
-    resume: bottle.containerNames.apply((c) => `docker exec -it ${c.agent} claude --continue`),
+    resume: pulumi.interpolate`${bottle.attachCommand} --continue`,
     agentVolumes: bottle.agentVolumes,
     images: bottle.images,
     stateDir: bottle.stateDir,
-    auditDir: bottle.auditDir,
-    proposalsDir: bottle.proposalsDir ?? "(supervise is off)",
+    stateContainer: bottle.stateContainer,
+    stateVolumes: bottle.stateVolumes,
   };
 }
