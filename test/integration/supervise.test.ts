@@ -265,7 +265,7 @@ test("identical pending proposals are merged: one for the operator, every caller
   const [id] = await onePending(fx);
   const c = capture();
   await cmdPending({ io: c.io, bottles: dirBottles(home) });
-  t.regex(c.out[1]!, new RegExp(`^${id}\\s+dev-coder\\s+egress_routes\\s+\\d+s\\s+10×\\s+\\+ route registry.example.com`));
+  t.regex(c.out[1]!, new RegExp(`^${id}\\s+dev-coder\\s+test\\s+egress_routes\\s+\\d+s\\s+10×\\s+\\+ route registry.example.com`));
   await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!);
   const results = await Promise.all(calls);
   for (const r of results) t.is(r.structuredContent.proposal_id, id);
