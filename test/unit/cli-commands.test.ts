@@ -204,7 +204,7 @@ test("the bottle bin: runs through its shebang; it looks for bottles through the
   const empty = fs.mkdtempSync(path.join(makeHome(), "docker-config-"));
   const bin = path.join(root, "cli", "bottle.ts");
   // no context but the default, pointed at a socket nothing listens on
-  const env = { ...process.env, DOCKER_CONFIG: empty, DOCKER_HOST: `unix://${path.join(empty, "none.sock")}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: empty, DOCKER_HOST: `unix://${path.join(empty, "none.sock")}` };
   delete env.DOCKER_CONTEXT;
   const exec = (...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
