@@ -154,7 +154,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
     const writes = await liveWrites(layout, plan.next, bottle.io);
     const reload = await applyLive(bottle, writes, opts);
     const files = [...writes.map((w) => w.file), ...(await writeApprovedDockerfile(bottle, host, plan.current, plan.next, { proposalId: proposal.id }))];
-    const configKey = `${STACK_CONFIG_NAMESPACE}:${spec.configKey}`;
+    const configKey = `${STACK_CONFIG_NAMESPACE}:${bottle.record.configKeys[proposal.change.kind] ?? spec.configKey}`;
     let persisted: { how: "automation-api" | "stack-file" | "failed"; detail: string };
     try {
       persisted = await persistStackConfig(

@@ -6,12 +6,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { PROPOSAL_KIND_NAMES, PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE, type ProposalKind } from "../contracts/proposals.ts";
+import { PROPOSAL_KIND_NAMES, STACK_CONFIG_NAMESPACE, stackConfigKeys, type ProposalKind } from "../contracts/proposals.ts";
 import { writeFileAtomic } from "../store/io.ts";
 import { onPath } from "./which.ts";
 
-/** The full stack config key each proposal kind persists under (`claude-bottle:<configKey>`). */
-export const CONFIG_KEYS = Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, `${STACK_CONFIG_NAMESPACE}:${PROPOSAL_KINDS[k].configKey}`])) as Record<ProposalKind, string>;
+/** The full stack config key each proposal kind persists under in a one-bottle stack (`claude-bottle:<configKey>`). */
+export const CONFIG_KEYS = Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, `${STACK_CONFIG_NAMESPACE}:${stackConfigKeys()[k]}`])) as Record<ProposalKind, string>;
 
 export interface StackTarget {
   projectDir: string;

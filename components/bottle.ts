@@ -17,6 +17,7 @@ import type { BottleSpec } from "./manifest/load.ts";
 import { NOBODY_UID } from "../contracts/docker.ts";
 import type { Role } from "../contracts/labels.ts";
 import { routeRoles } from "../contracts/routes.ts";
+import { stackConfigKeys, type ProposalKind } from "../contracts/proposals.ts";
 import { STATE_VOLUME_NAMES, STATE_VOLUMES, type StateVolume } from "../contracts/state.ts";
 import { renderBottleRecord } from "../store/bottles.ts";
 import { dockerCommand } from "../store/docker.ts";
@@ -49,6 +50,12 @@ export interface BottleArgs {
   retainVolumes?: boolean;
   /** Written into bottle.json so the operator CLI can persist approvals into this stack's config. */
   stack?: { project: string; stack: string; projectDir: string };
+  /**
+   * Where approvals persist in the stack config: proposal kind → key (contracts/proposals.ts
+   * stackConfigKeys). Default: the one-bottle keys (`claude-bottle:routes`, …); a program of many
+   * bottles passes stackConfigKeys(identity) and reads its overrides from there.
+   */
+  configKeys?: Record<ProposalKind, string>;
 }
 
 /**
@@ -124,6 +131,7 @@ export class Bottle extends pulumi.ComponentResource {
       projectDir: args.stack?.projectDir ?? process.cwd(),
       hostDir: host.root,
       containers: names,
+      configKeys: args.configKeys ?? stackConfigKeys(),
     });
     const state = new BottleState(
       `${name}-state`,

@@ -23,6 +23,8 @@ export const BottleRecordSchema = z.strictObject({
   hostDir: z.string(),
   /** role → container name (the state container included). */
   containers: z.record(z.string(), z.string()),
+  /** proposal kind → the stack config key (without the `claude-bottle:` namespace) its approvals persist under (contracts/proposals.ts stackConfigKeys). */
+  configKeys: z.record(z.string(), z.string()),
 });
 
 export type BottleRecord = z.output<typeof BottleRecordSchema>;

@@ -9,6 +9,7 @@ import path from "node:path";
 import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
 import { pipelockConfigFor, renderPolicyYaml, type LivePolicy } from "../../contracts/policy.ts";
 import { parseRoutesDocument, renderRoutesYaml, type RoutesDocument } from "../../contracts/routes.ts";
+import { stackConfigKeys } from "../../contracts/proposals.ts";
 import { superviseSettingsFromEnv, type SuperviseSettings } from "../../contracts/supervise.ts";
 import { renderBottleRecord, type BottleRecord } from "../../store/bottles.ts";
 import { hostLayout, stateLayout } from "../../store/layout.ts";
@@ -65,6 +66,7 @@ export function makeBottle(home: string, name = "dev", extra: Partial<Record<str
     projectDir,
     hostDir: host.root,
     containers: { agent: `cb-${name}-agent`, egress: `cb-${name}-egress`, pipelock: `cb-${name}-pipelock`, supervise: `cb-${name}-supervise`, state: `cb-${name}-state` },
+    configKeys: stackConfigKeys(),
   };
   fs.writeFileSync(layout.record, renderBottleRecord(record));
   fs.writeFileSync(layout.routesFile, renderRoutesYaml(INITIAL_ROUTES));
