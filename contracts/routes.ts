@@ -6,6 +6,7 @@ import { z } from "zod";
 import YAML from "yaml";
 import { envVarName, hostName, parseWith, parseYamlText } from "./validation.ts";
 import { FILE_NAMES } from "./paths.ts";
+import { ServerToolsSchema } from "./server-tools.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -65,6 +66,8 @@ export const RoutesDocumentSchema = z
   .strictObject({
     version: z.literal(1).default(1),
     routes: z.array(RouteSchema),
+    /** What requests on LLM routes may switch on at Anthropic's end (contracts/server-tools.ts). */
+    server_tools: ServerToolsSchema.prefault({}),
   })
   .superRefine((doc, ctx) => {
     const seen = new Map<string, number>();
