@@ -10,6 +10,9 @@ import { EGRESS_HEALTH_PATH } from "../../contracts/egress.ts";
 import type { Route, RoutesDocument } from "../../contracts/routes.ts";
 import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, type Allow, type Deny, type EgressRequest, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
+import type { ServerTools } from "../../contracts/server-tools.ts";
+import { LLM_BODY_CAP, readCapped } from "./llm-body.ts";
+import { bodyDeny, guardBody, llmErrorBody, llmGate, type LlmGate, type LlmVerdict } from "./llm-guard.ts";
 
 export interface AuditEntry {
   ts: string;
@@ -26,6 +29,8 @@ export interface AuditEntry {
   status: number;
   bytes: number;
   ms: number;
+  /** What a refusal of the LLM guard named (a tool type, a field, a host). */
+  detail?: string;
 }
 
 export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -92,6 +97,7 @@ class UpstreamRefused extends Error {
 export class EgressProxy {
   readonly leaves: LeafCache;
   private routes: readonly Route[];
+  private serverTools: ServerTools;
   generation = 1;
   private readonly outer: http.Server;
   private readonly inner: http.Server;
@@ -106,6 +112,7 @@ export class EgressProxy {
   constructor(private readonly opts: EgressProxyOptions) {
     this.leaves = new LeafCache(opts.ca);
     this.routes = opts.routes.routes;
+    this.serverTools = opts.routes.server_tools;
     this.log = opts.log ?? (() => {});
     this.upstreamCtx = opts.upstreamCa ? tls.createSecureContext({ ca: opts.upstreamCa }) : undefined;
     this.proxyUrl = opts.upstreamProxy ? new URL(opts.upstreamProxy) : undefined;
@@ -136,6 +143,7 @@ export class EgressProxy {
   /** Swap the route table; requests already decided keep going. */
   setRoutes(doc: RoutesDocument): void {
     this.routes = doc.routes;
+    this.serverTools = doc.server_tools;
     this.generation++;
   }
 
@@ -284,7 +292,30 @@ export class EgressProxy {
       this.audit({ decision: "deny", reason: d.reason, scheme: where.scheme, host: d.host, method: d.method, path: d.path, route: d.routeIndex, injected: false, status: d.status, bytes, ms: performance.now() - started });
       return;
     }
+    // The LLM channel (#17): a Messages API body on an LLM route is read, decoded and checked first.
+    const gate = llmGate(d.route, d.host, d.path, req.headersDistinct as EgressRequest["headers"]);
+    if (gate !== "pass") return void this.guardThenForward(req, res, d, where.scheme, started, gate);
     this.forward(req, res, d, where.scheme, started, false);
+  }
+
+  /** Read the body (capped), run the LLM guard, then forward the very bytes read, or refuse in the API's error shape. */
+  private async guardThenForward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, gate: Exclude<LlmGate, "pass">): Promise<void> {
+    let verdict: LlmVerdict = gate.action === "deny" ? gate : { action: "allow" };
+    let body: Buffer | undefined;
+    if (gate.action === "read") {
+      const read = await readCapped(req, LLM_BODY_CAP).catch(() => undefined);
+      if (!read) return void res.destroy();
+      body = "body" in read ? read.body : undefined;
+      const headers = req.headersDistinct as EgressRequest["headers"];
+      verdict = body
+        ? guardBody(gate.endpoint, headers, body, { routes: this.routes, serverTools: this.serverTools, superviseTool: this.opts.superviseTool })
+        : bodyDeny({ kind: "too_large", detail: `the body is over ${LLM_BODY_CAP} bytes` });
+    }
+    if (verdict.action === "allow") return this.forward(req, res, d, scheme, started, false, body);
+    if (!req.readableEnded) res.shouldKeepAlive = false;
+    const bytes = refuse(res, verdict.status, verdict.reason, llmErrorBody(verdict));
+    req.resume();
+    this.audit({ decision: "deny", reason: verdict.reason, scheme, host: d.host, method: req.method ?? "", path: d.path, route: d.routeIndex, injected: false, status: verdict.status, bytes, ms: performance.now() - started, detail: verdict.subject });
   }
 
   private outgoingHeaders(req: http.IncomingMessage, d: Allow): string[] {
@@ -306,7 +337,7 @@ export class EgressProxy {
     return out;
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, retried: boolean): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, retried: boolean, body?: Buffer): void {
     const headers = this.outgoingHeaders(req, d);
     const viaProxyCleartext = scheme === "http" && this.proxyUrl;
     const options: http.RequestOptions = viaProxyCleartext
@@ -368,7 +399,8 @@ export class EgressProxy {
     res.once("close", () => {
       if (!res.writableFinished) upReq.destroy();
     });
-    if (bodyless && retried) upReq.end();
+    if (body) upReq.end(body);
+    else if (bodyless && retried) upReq.end();
     else req.pipe(upReq);
   }
 
