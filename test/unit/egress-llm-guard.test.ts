@@ -10,11 +10,12 @@
 import test from "ava";
 import fs from "node:fs";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { parseRoutesDocument, type Route } from "../../contracts/routes.ts";
 import { type ServerTools } from "../../contracts/server-tools.ts";
-import { decodeBody, duplicateKey, LLM_BODY_CAP, parseStrictJson } from "../../sidecars/egress/llm-body.ts";
+import { decodeBody, duplicateKey, LLM_BODY_CAP, parseStrictJson, readCapped } from "../../sidecars/egress/llm-body.ts";
 import { guardBody, guardMessages, llmErrorBody, llmGate, urlProblem, type LlmDeny, type LlmPolicy, type LlmVerdict } from "../../sidecars/egress/llm-guard.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -232,4 +233,21 @@ test("strict JSON: duplicate keys are found at any depth and after unescaping; s
   t.like(parseStrictJson(Buffer.from('{"a":"\\ud800"}')), { ok: true }, "lone surrogate escapes are JSON");
   t.like(decodeBody(Buffer.from("x"), ["identity"], 10), { ok: true });
   t.like(decodeBody(zlib.gzipSync("0123456789ab"), ["gzip"], 10), { ok: false, problem: { kind: "too_large" } });
+});
+
+test("readCapped: reads a body whole, stops as soon as it passes the cap, refuses a declared length over the cap unread, rejects a body cut short", async (t) => {
+  const stream = (headers: Record<string, string>, chunks: string[], end = true) => {
+    const s = Object.assign(new PassThrough(), { headers });
+    setImmediate(() => {
+      for (const c of chunks) s.write(c);
+      if (end) s.end();
+      else s.destroy();
+    });
+    return s;
+  };
+  t.deepEqual(await readCapped(stream({}, ["ab", "cd"]), 4), { body: Buffer.from("abcd") });
+  t.deepEqual(await readCapped(stream({}, ["ab", "cde", "fgh"], false), 4), { tooLarge: 5 });
+  const declared = stream({ "content-length": "5" }, []);
+  t.deepEqual(await readCapped(declared, 4), { tooLarge: 5 });
+  await t.throwsAsync(readCapped(stream({}, ["ab"], false), 4), { message: /closed the request/ });
 });

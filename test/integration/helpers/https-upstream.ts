@@ -1,8 +1,9 @@
 // Generic test upstream (not egress-specific): an HTTPS (and optional cleartext) server on
 // 127.0.0.1 with its own CA that
-//   - echoes the request (method, url, raw headers, TLS SNI, body size) as JSON on any path,
+//   - echoes the request (method, url, raw headers, TLS SNI, body size and SHA-256) as JSON on any path,
 //   - serves git smart-HTTP (git http-backend as CGI, push enabled) under /git/,
 //   - records every request it saw, so a test can prove a request never arrived.
+import crypto from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
@@ -109,9 +110,10 @@ export async function startTestUpstream(): Promise<TestUpstream> {
       return void res.end(body);
     }
     let size = 0;
-    req.on("data", (c: Buffer) => (size += c.length));
+    const hash = crypto.createHash("sha256");
+    req.on("data", (c: Buffer) => ((size += c.length), hash.update(c)));
     req.on("end", () => {
-      const body = JSON.stringify({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, headers: req.headers, sni, bodyBytes: size });
+      const body = JSON.stringify({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, headers: req.headers, sni, bodyBytes: size, bodySha256: hash.digest("hex") });
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-upstream": "yes" });
       res.end(body);
     });
