@@ -11,8 +11,9 @@ import zlib from "node:zlib";
 /**
  * The most egress reads of one LLM request, before and after decoding: the Messages API's own
  * request limit (32 MB; the Batches API allows more, egress does not). Measured: Claude Code
- * 2.1.330 sends ~50–80 KB per turn, ~630 KB with an image it read (re-encoded as JPEG), and
- * ~10.7 MB with an 8 MB PDF (base64 inline).
+ * 2.1.330 sends ~49 KB for a session's first turn (growing with the conversation), ~0.9 KB for
+ * a WebSearch sub-request, ~625 KB with an image its Read tool returned (re-encoded as JPEG),
+ * and ~10.7 MB with an 8 MB PDF (base64 inline).
  */
 export const LLM_BODY_CAP = 32 * 1024 * 1024;
 

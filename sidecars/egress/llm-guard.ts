@@ -255,11 +255,16 @@ const BETA_SWITCHES: readonly [RegExp, ServerToolSwitch][] = [
   [/^skills-/, "code_execution"],
 ];
 
-/** Messages API request fields (message_create_params.py); anything else is refused. */
+/**
+ * Messages API request fields (message_create_params.py), plus what the pinned Claude Code sends
+ * that the SDK does not list yet (`diagnostics`: {previous_message_id}, with the
+ * cache-diagnosis beta); anything else is refused. A Claude Code upgrade that sends a new field
+ * is refused naming it until it is classified here (the e2e functional checks run the pin).
+ */
 const MESSAGES_FIELDS = new Set([
   "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature", "top_k", "top_p",
   "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers", "context_management", "output_config",
-  "output_format", "inference_geo", "speed", "cache_control", "user_profile_id",
+  "output_format", "inference_geo", "speed", "cache_control", "user_profile_id", "diagnostics",
 ]);
 const BATCH_FIELDS = new Set(["requests"]);
 const BATCH_REQUEST_FIELDS = new Set(["custom_id", "params"]);

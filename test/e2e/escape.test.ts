@@ -439,12 +439,8 @@ function registerAttacks(): void {
     await sh(`echo ${Buffer.from(body).toString("base64")} | base64 -d > /tmp/llm-${id}`);
     const hs = ["content-type: application/json", "anthropic-version: 2023-06-01", `x-e2e-attack: ${id}`, ...headers].map((x) => `-H '${x}'`).join(" ");
     const r = await curl(`-X POST ${hs} --data-binary @/tmp/llm-${id} https://api.anthropic.com${p}`);
-    let error = "";
-    try {
-      error = JSON.parse(r.body).error?.type ?? "";
-    } catch {
-      /* not the API's error shape */
-    }
+    // The API's error shape, read from the body's start (curl() keeps 600 bytes of it).
+    const error = /^\{"type":"error","error":\{"type":"(\w+)"/.exec(r.body.trim())?.[1] ?? "";
     return { id, ...r, error };
   };
   const llmOutcome = (rs: Awaited<ReturnType<typeof llm>>[]): Outcome => ({

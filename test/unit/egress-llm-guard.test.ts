@@ -3,9 +3,11 @@
 //
 // fixtures/llm/claude-code-2.1.330.json holds the SHAPE of what the pinned Claude Code really
 // sends (keys, block and tool types, tool names, beta headers; every text replaced by "…"),
-// recorded from the agent image's own `claude -p` against a local recorder, in the bottle's
-// environment (OAuth placeholder, non-essential traffic off): a main turn, a turn after
-// ToolSearch loaded WebSearch (a tool_reference block), the WebSearch sub-request, and a turn
+// recorded from the agent image's own `claude -p` talking to test/e2e/fake-internet/servers.mjs
+// as api.anthropic.com (a host entry and a test CA: Claude Code in first-party mode, as in a
+// bottle, not with ANTHROPIC_BASE_URL, which changes what it sends), in the bottle's environment
+// (OAuth placeholder, non-essential traffic off): a main turn, a turn after ToolSearch loaded
+// WebSearch (a tool_reference block), the WebSearch sub-request, the turn after it, and a turn
 // carrying an image the Read tool returned.
 import test from "ava";
 import fs from "node:fs";
