@@ -261,6 +261,7 @@ function writeManifest(names: string[], ctx: Ctx, ips: Record<ServerName, string
     CA_FILE: internet!.caFile,
     CA_FILES: [internet!.caFile, ...hostExtraCaFiles()],
     GIT: { upstreams: [] },
+    RUNTIME: "runc",
     WORKSPACE: ctx.workspace,
     SSRF_ALLOW: ips ? [`${ips.web}/32`, `${ips.sink}/32`] : [],
     EXTRA_HOSTS: ips

@@ -64,7 +64,7 @@ async function child(which: "real" | "double"): Promise<Result> {
     return file;
   };
   await internet.start();
-  const base = { BASE_IMAGE: images.BASE_IMAGE, PIPELOCK_IMAGE: images.PIPELOCK_IMAGE, GITLEAKS_IMAGE: images.GITLEAKS_IMAGE, CA_FILES: [internet.caFile, ...hostExtraCaFiles()], WORKSPACE: fs.mkdtempSync(path.join(tmp, "ws-")), GIT: { upstreams: [] } };
+  const base = { BASE_IMAGE: images.BASE_IMAGE, PIPELOCK_IMAGE: images.PIPELOCK_IMAGE, GITLEAKS_IMAGE: images.GITLEAKS_IMAGE, CA_FILES: [internet.caFile, ...hostExtraCaFiles()], WORKSPACE: fs.mkdtempSync(path.join(tmp, "ws-")), GIT: { upstreams: [] }, RUNTIME: "runc" };
   const neutral = { ...base, SSRF_ALLOW: [], EXTRA_HOSTS: {} };
   const final = (ips: Record<string, string>) => ({ ...base, SSRF_ALLOW: [`${ips.web}/32`], EXTRA_HOSTS: { "api.anthropic.com": ips.web, "api.github.com": ips.web, "internal.example": ips.intranet, "metadata.example": ips.intranet, [GIT_HOST]: ips.git } });
   const stages: [string, number][] = [];

@@ -5,7 +5,7 @@ import { Agent, agentImage } from "./agent.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { Egress } from "./egress.ts";
 import { GIT_GATE_ALIAS, GitGate } from "./gitGate.ts";
-import { DEFAULT_IMAGES, sidecarImage, type BuildArgName } from "./images.ts";
+import { baseImagesOf, sidecarImage } from "./images.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { BottleNetworks } from "./networks.ts";
 import { Pipelock } from "./pipelock.ts";
@@ -17,6 +17,9 @@ import { renderBottleRecord } from "../store/bottles.ts";
 import { bottlesHome, stateLayout } from "../store/layout.ts";
 import { workspaceSnapshot, workspaceSnapshotFile } from "../store/workspace.ts";
 
+/** What every docker name of a bottle starts with unless the stack says otherwise. */
+export const DEFAULT_NAME_PREFIX = "claude-bottle-";
+
 export interface BottleArgs {
   /** The validated, resolved manifest entry (see resolveBottle). Plain: it decides which resources exist. */
   spec: BottleSpec;
@@ -24,7 +27,7 @@ export interface BottleArgs {
   stateDir?: string;
   /** Prefix of every docker name (containers, networks, volume, images). Default "claude-bottle-". */
   namePrefix?: string;
-  /** The agent's OCI runtime, already chosen (see chooseRuntime). Default runc. */
+  /** The agent's OCI runtime, already chosen (see resolveRuntime). Default runc. */
   runtime?: "runc" | "runsc";
   /** Per-bottle agent Dockerfile from an approved capability change (stack config `claude-bottle:capabilityDockerfile`). */
   capabilityDockerfile?: string;
@@ -55,16 +58,12 @@ export class Bottle extends pulumi.ComponentResource {
   constructor(name: string, args: BottleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:index:Bottle", name, {}, opts);
     const { spec } = args;
-    const prefix = args.namePrefix ?? "claude-bottle-";
+    const prefix = args.namePrefix ?? DEFAULT_NAME_PREFIX;
     const identity = spec.identity;
     const state = stateLayout(args.stateDir ?? path.join(bottlesHome(), identity));
     const child = { parent: this };
     const containerName = (role: Role) => `${prefix}${identity}-${role}`;
-    const baseImages: Record<BuildArgName, string> = {
-      BASE_IMAGE: spec.bottle.images.base ?? DEFAULT_IMAGES.BASE_IMAGE,
-      PIPELOCK_IMAGE: spec.bottle.images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
-      GITLEAKS_IMAGE: spec.bottle.images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
-    };
+    const baseImages = baseImagesOf(spec.bottle.images);
     // Behind TLS inspection, the agent image's npm install needs the same extra CAs (build stage only).
     const buildArgs: Partial<Record<Role, Record<string, string>>> = spec.extraCaPems.length ? { agent: { BUILD_EXTRA_CA_PEM: spec.extraCaPems.join("\n") } } : {};
     // Every image this bottle builds: `pulumi destroy` leaves them (the docker provider never deletes an image).

@@ -26,6 +26,15 @@ export const DEFAULT_IMAGES: Readonly<Record<BuildArgName, string>> = (() => {
   return Object.freeze({ BASE_IMAGE: pick("BASE_IMAGE"), PIPELOCK_IMAGE: pick("PIPELOCK_IMAGE"), GITLEAKS_IMAGE: pick("GITLEAKS_IMAGE") });
 })();
 
+/** The manifest's `images` over the pinned defaults. */
+export function baseImagesOf(images: { base?: string; pipelock?: string; gitleaks?: string }): Record<BuildArgName, string> {
+  return {
+    BASE_IMAGE: images.base ?? DEFAULT_IMAGES.BASE_IMAGE,
+    PIPELOCK_IMAGE: images.pipelock ?? DEFAULT_IMAGES.PIPELOCK_IMAGE,
+    GITLEAKS_IMAGE: images.gitleaks ?? DEFAULT_IMAGES.GITLEAKS_IMAGE,
+  };
+}
+
 /** Which build args each sidecar's Dockerfile takes. */
 export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {
   agent: ["BASE_IMAGE"],

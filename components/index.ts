@@ -8,7 +8,7 @@ export { Supervise } from "./supervise.ts";
 export { Agent } from "./agent.ts";
 export { agentEnv } from "../contracts/agent.ts";
 export { LiveConfigFile } from "./liveConfig.ts";
-export { chooseRuntime } from "./runtime.ts";
+export { chooseRuntime, resolveRuntime, type RuntimeChoice, type RuntimeSeams } from "./runtime.ts";
 export { bottleProgram, type ProgramOptions } from "./program.ts";
 export { loadManifest, resolveBottle, DEFAULT_MANIFEST_FILE, type BottleSpec } from "./manifest/load.ts";
 export { ManifestSchema, BottleManifestSchema } from "./manifest/schema.ts";

@@ -3,10 +3,10 @@
 // mocks with other configs. A user mistake becomes a RunError: a message, no stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
-import { Bottle } from "./bottle.ts";
+import { Bottle, DEFAULT_NAME_PREFIX } from "./bottle.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
-import { chooseRuntime, daemonRuntimes } from "./runtime.ts";
-import { daemonPlatform } from "./images.ts";
+import { resolveRuntime, type RuntimeSeams } from "./runtime.ts";
+import { baseImagesOf, daemonPlatform } from "./images.ts";
 import { PROPOSAL_KINDS } from "../contracts/proposals.ts";
 import { ConfigError } from "../contracts/validation.ts";
 
@@ -25,8 +25,8 @@ export interface ProgramOptions {
   daemonPlatform?: string;
   /** Where the stack's Pulumi.yaml lives (bottle.json tells `bottle approve` where to persist); default: the working directory. */
   projectDir?: string;
-  /** The daemon's runtimes; default: ask `docker info`. */
-  daemonRuntimes?: readonly string[];
+  /** Where the runtime choice asks the daemon and probes runsc (default: the docker CLI, a cache file). */
+  runtimeSeams?: RuntimeSeams;
 }
 
 export function bottleProgram(options: ProgramOptions = {}) {
@@ -51,12 +51,14 @@ export function bottleProgram(options: ProgramOptions = {}) {
       },
       env: options.env,
     });
-    const runtime = chooseRuntime(spec.bottle.runtime, options.daemonRuntimes ?? (spec.bottle.runtime === "runc" ? [] : daemonRuntimes()));
+    const namePrefix = options.namePrefix ?? config.get("namePrefix");
+    const choice = resolveRuntime(spec.bottle.runtime, { image: baseImagesOf(spec.bottle.images).BASE_IMAGE, namePrefix: namePrefix ?? DEFAULT_NAME_PREFIX }, options.runtimeSeams);
+    for (const n of choice.notes) void (n.level === "warn" ? pulumi.log.warn(n.message) : pulumi.log.info(n.message));
     bottle = new Bottle(spec.identity, {
       spec,
-      runtime,
+      runtime: choice.runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
-      namePrefix: options.namePrefix ?? config.get("namePrefix"),
+      namePrefix,
       capabilityDockerfile: options.capabilityDockerfile ?? config.get(PROPOSAL_KINDS.capability.configKey),
       // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
       retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),

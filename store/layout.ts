@@ -10,6 +10,11 @@ export function bottlesHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.CLAUDE_BOTTLE_HOME || path.join(os.homedir(), ".claude-bottle");
 }
 
+/** Caches that only save work (a lost one costs a redo): CLAUDE_BOTTLE_CACHE, default ~/.cache/claude-bottle. */
+export function cacheHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CLAUDE_BOTTLE_CACHE || path.join(os.homedir(), ".cache", "claude-bottle");
+}
+
 /** The live documents and the proposal store, wherever they are mounted (host or supervise container). */
 export interface LivePaths {
   routesFile: string;

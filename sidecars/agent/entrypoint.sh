@@ -18,6 +18,13 @@ WORKSPACE=${CLAUDE_BOTTLE_WORKSPACE:-/workspace}
 STATE="$HOME/.local/state/claude-bottle"
 
 log() { echo "[agent] $*" >&2; }
+# The number of entries in directory $1; nothing when it cannot be read. Bash globbing only
+# (getdents): a listing that fails must never read as "empty" (under gVisor without the statx
+# shim `ls` fails on every path, and the copy would land on top of the agent's own work).
+count_entries() {
+  [ -d "$1" ] && [ -r "$1" ] && [ -x "$1" ] || return 0
+  (shopt -s nullglob dotglob && set -- "$1"/* && echo $#)
+}
 json_get() { # json_get FILE KEY → the string value, or nothing
   node -e 'try { const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]]; if (typeof v === "string") process.stdout.write(v); } catch {}' "$1" "$2" 2>/dev/null
 }
@@ -63,9 +70,12 @@ fi
 # 3. workspace ------------------------------------------------------------------------------
 WS_TAR=$CONF/workspace.tar
 if [ -f "$WS_TAR" ]; then
+  entries=$(count_entries "$WORKSPACE")
   if [ -e "$STATE/workspace-seeded" ]; then
     log "workspace: already copied at first up ($(cat "$STATE/workspace-seeded")); not touched"
-  elif [ -n "$(ls -A "$WORKSPACE" 2>/dev/null)" ]; then
+  elif [ -z "$entries" ]; then
+    log "workspace: cannot read $WORKSPACE; not copying into it. By hand, into an empty $WORKSPACE: tar -xf $WS_TAR -C $WORKSPACE"
+  elif [ "$entries" -gt 0 ]; then
     log "workspace: $WORKSPACE is not empty; not overwriting it"
     date -u +%FT%TZ > "$STATE/workspace-seeded"
   elif tar -xf "$WS_TAR" -C "$WORKSPACE" --no-same-owner --no-same-permissions --delay-directory-restore; then

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import http from "node:http";
 import zlib from "node:zlib";
 import type { AddressInfo } from "node:net";
-import { bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
+import { E2E_RUNTIMES, bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
 import { probe, reached, type Probe } from "./probe.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { writeSecurityReport, type AttackResult } from "./report.ts";
@@ -53,7 +53,13 @@ if (problem) {
     if (h) {
       const warmOrCold = JSON.stringify(h.timings);
       results.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
-      writeSecurityReport(results, { seconds: (Date.now() - t0) / 1000, timings: warmOrCold, pipelockUnavailable: h.pipelockStandIn, functional: [...functionalResults, ...lifecycleResults] });
+      const runtimes = h.bottles.map((b, i) => ({
+        bottle: b.bottle,
+        role: i === 0 ? "attacks, functional checks" : "cross-bottle targets, lifecycle checks",
+        requested: E2E_RUNTIMES[b.bottle] ?? "?",
+        containers: Object.fromEntries(Object.entries(b.containers).map(([role, c]) => [role, c.runtime])),
+      }));
+      writeSecurityReport(results, { seconds: (Date.now() - t0) / 1000, timings: warmOrCold, pipelockUnavailable: h.pipelockStandIn, functional: [...functionalResults, ...lifecycleResults], runtimes });
       await h.teardown();
     }
   });
@@ -267,8 +273,26 @@ function registerAttacks(): void {
   attack({
     id: "C1", title: "docker socket inside the agent", expected: "absent",
     run: async () => {
-      const r = await sh("ls -la /var/run/docker.sock /run/docker.sock 2>&1; env | grep -i DOCKER_HOST || true");
-      return { blocked: !/^s/m.test(r.out) && !/DOCKER_HOST/.test(r.out), layer: "container", evidence: r.out.split("\n").slice(0, 2).join(" / ") };
+      // test(1) and find, not ls: under gVisor 2022 without the image's statx shim `ls` fails on
+      // every path, and a listing that fails must not read as "absent". /etc/hostname is the
+      // control: a probe that cannot see it proves nothing. find: any socket, and anything named
+      // *.sock (a bind-mounted socket shows as its mount point's type to find).
+      const paths = ["/etc/hostname", "/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock", "/var/run/docker"];
+      const r = await sh(
+        `for p in ${paths.join(" ")}; do if [ -S "$p" ]; then echo "socket $p"; elif [ -e "$p" ]; then echo "exists $p"; else echo "absent $p"; fi; done; ` +
+          `find / \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o \\( -type s -o -name '*.sock' \\) -print 2>/dev/null | sed 's/^/found /'; ` +
+          "env | grep -i '^docker_host=' || true",
+        60,
+      );
+      const lines = r.out.split("\n");
+      const control = lines.includes("exists /etc/hostname");
+      const found = lines.filter((l) => /^(socket|exists|found) /.test(l) && l !== "exists /etc/hostname");
+      const dockerHost = lines.some((l) => /^docker_host=/i.test(l));
+      return {
+        blocked: control && found.length === 0 && !dockerHost,
+        layer: "container",
+        evidence: control ? (found.length || dockerHost ? `present: ${[...found, ...(dockerHost ? ["DOCKER_HOST"] : [])].join(", ")}` : `absent: ${paths.slice(1).join(", ")}; no socket or *.sock anywhere; no DOCKER_HOST`) : `the probe could not see /etc/hostname: ${r.out.slice(0, 200)}`,
+      };
     },
   });
   attack({

@@ -38,8 +38,8 @@ export interface BottleUnderTest {
   /** Re-run the program with another manifest (phase 2, lifecycle tests). */
   setManifest(file: string): void;
   manifestFile: string;
-  /** role → container */
-  containers: Record<string, { name: string; id: string }>;
+  /** role → container (runtime: the OCI runtime it runs under, from `docker inspect`) */
+  containers: Record<string, { name: string; id: string; runtime: string }>;
   networks: { internal: string; link: string; outside: string };
   /** fake internet addresses on this bottle's outside network */
   ips: Record<ServerName, string>;
@@ -93,6 +93,10 @@ export async function noEngineBanner(): Promise<string | undefined> {
 }
 
 const E2E_BOTTLES = ["e2e", "e2e-two"];
+// issue 15: the first (attacked) bottle's agent takes `runtime: auto` — gVisor wherever the
+// engine has a runsc that starts containers (functional.ts requires it under CI) — and the
+// second stays on runc, so both runtimes run every time.
+export const E2E_RUNTIMES: Record<string, "auto" | "runc"> = { e2e: "auto", "e2e-two": "runc" };
 
 /** A manifest declaring every e2e bottle; `target` gets `vars`, the others neutral values. */
 function renderManifest(dir: string, target: string, vars: Record<string, unknown>, neutral: Record<string, unknown>): string {
@@ -149,9 +153,12 @@ export async function waitBottleHealthy(containers: Record<string, { name: strin
   );
 }
 
-async function containerMap(names: Record<string, string>): Promise<Record<string, { name: string; id: string }>> {
-  const out: Record<string, { name: string; id: string }> = {};
-  for (const [role, name] of Object.entries(names)) out[role] = { name, id: await dockerOk(["inspect", "-f", "{{.Id}}", name]) };
+async function containerMap(names: Record<string, string>): Promise<Record<string, { name: string; id: string; runtime: string }>> {
+  const out: Record<string, { name: string; id: string; runtime: string }> = {};
+  for (const [role, name] of Object.entries(names)) {
+    const [id = "", runtime = ""] = (await dockerOk(["inspect", "-f", "{{.Id}} {{.HostConfig.Runtime}}", name])).split(" ");
+    out[role] = { name, id, runtime };
+  }
   return out;
 }
 
@@ -238,7 +245,7 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
         AGENTS_DIR: path.join(FIXTURES, "agents"),
       };
       const stateDir = path.join(home, bottle);
-      const neutral = { ...base, SSRF_ALLOW: [], EXTRA_HOSTS: {}, GIT: { upstreams: [] } };
+      const neutral = { ...base, RUNTIME: "runc", SSRF_ALLOW: [], EXTRA_HOSTS: {}, GIT: { upstreams: [] } };
       let manifest = renderManifest(tmp, bottle, neutral, neutral);
       const workDir = path.join(tmp, `stack-${bottle}`);
       const stack = await t("stack init", () =>
@@ -289,7 +296,7 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
       // git: only the first bottle declares an upstream (the sshd on the fake internet)
       const gitUpstream = bottles.length === 0 ? { name: "upstream", url: internet.git.url } : undefined;
       const GIT = gitUpstream ? { upstreams: [{ ...gitUpstream, identity_file: internet.git.identityFile, known_host_key: internet.git.hostKey }] } : { upstreams: [] };
-      const vars = { ...base, SSRF_ALLOW: [`${ips.web}/32`, `${ips.sink}/32`], EXTRA_HOSTS: extraHosts, GIT };
+      const vars = { ...base, RUNTIME: E2E_RUNTIMES[bottle] ?? "runc", SSRF_ALLOW: [`${ips.web}/32`, `${ips.sink}/32`], EXTRA_HOSTS: extraHosts, GIT };
       manifest = renderManifest(tmp, bottle, vars, neutral);
       const result = await t(`pulumi up ${bottle}`, () => stack.stack.up({ onOutput: () => undefined }));
       const outputs = plain(result.outputs as any);

@@ -145,7 +145,9 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
       },
     });
     t.log(ops.join("; ") || "no change");
-    t.true(ops.every((o) => o.startsWith("update pulumi-nodejs:dynamic:Resource")), `only live config files may change: ${ops.join("; ")}`);
+    // The dynamic provider host takes the whole stack config as its inputs, so a changed config
+    // key also "updates" it (a no-op for it): the real engine's bookkeeping, not a resource change.
+    t.true(ops.every((o) => o.startsWith("update pulumi-nodejs:dynamic:Resource") || o.startsWith("update pulumi:providers:pulumi-nodejs")), `only live config files may change: ${ops.join("; ")}`);
     t.deepEqual(await containerIds(A), before, "no container was replaced or restarted");
     const r = await agentCurl(A, "https://approved.example/after-up");
     t.is(r.status, 200, r.raw);

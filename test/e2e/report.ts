@@ -22,6 +22,8 @@ export function writeSecurityReport(
     timings: string;
     pipelockUnavailable?: string;
     functional?: { title: string; result: string; detail: string }[];
+    /** Which OCI runtime each bottle's containers ran under (docker inspect HostConfig.Runtime). */
+    runtimes?: { bottle: string; role: string; requested: string; containers: Record<string, string> }[];
   },
 ): void {
   if (!results.length) return;
@@ -50,6 +52,15 @@ export function writeSecurityReport(
       "> this table ran against the real sidecar images.",
       "",
     );
+  }
+  if (meta.runtimes?.length) {
+    lines.push("**Runtimes** in this run (`docker inspect` of each container; the attacks ran in the first bottle's agent):", "", "| bottle | used for | manifest `runtime` | agent ran under | sidecars ran under |", "| --- | --- | --- | --- | --- |");
+    for (const b of meta.runtimes) {
+      const { agent = "?", ...sidecars } = b.containers;
+      const side = Object.entries(sidecars).map(([role, rt]) => `${role} ${rt}`).join(", ");
+      lines.push(`| ${cell(b.bottle)} | ${cell(b.role)} | ${cell(b.requested)} | **${cell(agent === "runsc" ? "runsc (gVisor)" : agent)}** | ${cell(side)} |`);
+    }
+    lines.push("");
   }
   if (meta.functional?.length) {
     lines.push("**Functional and lifecycle checks** on the same bottles (the allowed paths work, so the blocks above are not an artefact of a broken bottle; the stack behaves under `pulumi up`/`refresh`/`destroy`):", "", "| check | result |", "| --- | --- |");

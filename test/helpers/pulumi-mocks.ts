@@ -33,6 +33,8 @@ export function reveal(v: any): any {
   return v;
 }
 
+let subnetCursor = 0;
+
 function digest(s: string): string {
   return "sha256:" + crypto.createHash("sha256").update(s).digest("hex");
 }
@@ -40,11 +42,33 @@ function digest(s: string): string {
 /** Outputs the real providers compute, keyed by type token. */
 async function computed(type: string, name: string, inputs: Record<string, any>): Promise<Record<string, any>> {
   switch (type) {
-    case "docker:index/network:Network":
+    case "docker:index/network:Network": {
+      // What the provider reads back (test/e2e/engine/docker.ts readNetwork): Docker's IPAM always
+      // reports a subnet and a gateway, also with inhibit_ipv4.
+      const n = subnetCursor++ % 250;
+      return {
+        name: inputs.name ?? `${name}-${crypto.randomBytes(3).toString("hex")}`,
+        driver: inputs.driver ?? "bridge",
+        internal: Boolean(inputs.internal),
+        ipv6: Boolean(inputs.ipv6),
+        options: inputs.options ?? {},
+        ipamDriver: "default",
+        ipamConfigs: [{ subnet: `172.29.${n}.0/24`, gateway: `172.29.${n}.1` }],
+        scope: "local",
+        attachable: false,
+        ingress: false,
+      };
+    }
     case "docker:index/volume:Volume":
-      return { name: inputs.name ?? `${name}-${crypto.randomBytes(3).toString("hex")}` };
+      return { name: inputs.name ?? `${name}-${crypto.randomBytes(3).toString("hex")}`, driver: "local", mountpoint: `/var/lib/docker/volumes/${inputs.name}/_data` };
     case "docker:index/container:Container":
-      return { name: inputs.name ?? name, networkDatas: [] };
+      // Schema defaults and what the provider reads back (readContainer): NetworkMode stays "bridge".
+      // (only what the program did not set: the inputs themselves stay as sent, secrets wrapped)
+      return {
+        ...Object.fromEntries(Object.entries({ restart: "no", mustRun: true, start: true, rm: false, networkMode: "bridge", ipcMode: "private", pidMode: "", usernsMode: "" }).filter(([k]) => inputs[k] === undefined)),
+        name: inputs.name ?? name,
+        networkDatas: [],
+      };
     case "docker:index/image:Image":
       return { imageName: inputs.imageName, repoDigest: digest(JSON.stringify(inputs.build ?? {}) + inputs.imageName), baseImageName: inputs.imageName };
     case "tls:index/privateKey:PrivateKey": {

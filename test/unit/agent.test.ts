@@ -8,7 +8,6 @@ import path from "node:path";
 import { captureBottle, TEST_ENV, TYPES, type Capture, type Registration } from "./helpers/capture.ts";
 import { agentUploads } from "../../components/agent.ts";
 import { DEFAULT_IMAGES, SIDECARS_DIR } from "../../components/images.ts";
-import { chooseRuntime } from "../../components/runtime.ts";
 import { AGENT_CA_FILE, AGENT_HOME, AGENT_PATHS, AGENT_WORKSPACE, agentEnv } from "../../contracts/agent.ts";
 import { SYSTEM_CA_BUNDLE } from "../../contracts/paths.ts";
 import { AGENT_PLACEHOLDER_TOKEN } from "../../contracts/routes.ts";
@@ -172,19 +171,6 @@ test("volumes: purgeOnDestroy drops the retain flag", async (t) => {
 });
 
 // --- runtime -----------------------------------------------------------------------------
-
-test("chooseRuntime: auto / runc / runsc", (t) => {
-  t.is(chooseRuntime("auto", ["io.containerd.runc.v2", "runc", "runsc"]), "runsc");
-  t.is(chooseRuntime("auto", ["runc"]), "runc");
-  t.is(chooseRuntime("auto", undefined), "runc");
-  t.is(chooseRuntime("runc", ["runc", "runsc"]), "runc");
-  t.is(chooseRuntime("runsc", ["runc", "runsc"]), "runsc");
-  const err = t.throws(() => chooseRuntime("runsc", ["runc"]));
-  t.regex(err!.message, /runsc was requested.*offers: runc/);
-  t.regex(err!.message, /apt-get install runsc/);
-  t.regex(err!.message, /daemon\.json/);
-  t.regex(t.throws(() => chooseRuntime("runsc", undefined))!.message, /could not be asked/);
-});
 
 test("runtime auto: runsc when the daemon has it, on the agent only, shown in the outputs", async (t) => {
   const withRunsc = await captureBottle({ daemonRuntimes: ["runc", "runsc"] });

@@ -37,6 +37,14 @@ async function breaks(t: any, policy: string, mutate: (rs: CapturedResource[]) =
   t.true(vs.some((v) => v.policy === policy), `expected a mandatory ${policy} violation; got:\n${describe(vs)}`);
 }
 
+test("the default bottle passes its own pack on the outputs the provider reports (as at `pulumi up` and in a stack policy)", async (t) => {
+  const cap = await defaultCap;
+  const outputs: CapturedResource[] = cap.registrations.map((r) => ({ type: r.type, name: r.name, inputs: structuredClone(r.outputs) }));
+  t.truthy(outputs.find((r) => r.type === N)?.inputs.ipamConfigs?.[0]?.gateway, "networks report an IPAM gateway");
+  const vs = mandatory(runPolicies(outputs));
+  t.deepEqual(vs, [], describe(vs));
+});
+
 test("the default bottle passes its own pack (no mandatory violation)", async (t) => {
   const rs = resourcesOf(await defaultCap);
   // The pack saw what it guards: an agent, the three networks, both live configs.

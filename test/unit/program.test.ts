@@ -2,7 +2,6 @@
 import test from "ava";
 import * as pulumi from "@pulumi/pulumi";
 import { captureBottle } from "./helpers/capture.ts";
-import { chooseRuntime } from "../../components/runtime.ts";
 
 test("an unset token fails the program with a RunError naming the variable (no stack trace)", async (t) => {
   const err = await t.throwsAsync(captureBottle({ env: {} }));
@@ -20,15 +19,6 @@ test("a missing manifest is a RunError naming the file", async (t) => {
 test("runtime auto picks runsc when the daemon has it, and the choice is a stack output", async (t) => {
   t.is((await captureBottle({ daemonRuntimes: ["io.containerd.runc.v2", "runc", "runsc"] })).outputs.runtime, "runsc");
   t.is((await captureBottle({ daemonRuntimes: ["runc"] })).outputs.runtime, "runc");
-});
-
-test("runtime choice rules", (t) => {
-  t.is(chooseRuntime("auto", undefined), "runc");
-  t.is(chooseRuntime("runc", ["runsc"]), "runc");
-  t.is(chooseRuntime("runsc", ["runc", "runsc"]), "runsc");
-  const err = t.throws(() => chooseRuntime("runsc", ["runc"]));
-  t.regex(err!.message, /runsc was requested but the Docker daemon offers: runc/);
-  t.regex(err!.message, /apt-get install runsc/);
 });
 
 test("the same git host with two IPs is a manifest error naming both upstreams", async (t) => {

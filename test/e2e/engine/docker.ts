@@ -122,6 +122,7 @@ async function readNetwork(id: string): Promise<Record<string, any> | undefined>
 }
 
 export const networkDouble: ResourceDouble = {
+  sources: { "": `${TF}resource_docker_network_funcs.go: resourceDockerNetworkCreate`, ipamConfigs: `${TF}resource_docker_network_structures.go: ipamConfigSetToIpamConfigs; flattenIpamConfigSpec (read)` },
   mirrors: `${TF}resource_docker_network.go (schema: no Update, every field ForceNew), resource_docker_network_funcs.go (Create, ReadRefreshFunc, RemoveRefreshFunc), resource_docker_network_structures.go (flattenIpamConfigSpec)`,
   fields: NETWORK_FIELDS,
   defaults: () => ({ ipamDriver: "default" }),
@@ -167,6 +168,7 @@ async function readVolume(id: string): Promise<Record<string, any> | undefined> 
 }
 
 export const volumeDouble: ResourceDouble = {
+  sources: { "": `${TF}resource_docker_volume.go: resourceDockerVolumeCreate / Read` },
   mirrors: `${TF}resource_docker_volume.go (Create: id = name; Read; Delete: VolumeRemove force, retried while "volume is in use"); retainOnDelete is the engine's (Delete is never called)`,
   fields: VOLUME_FIELDS,
   diff: (olds, news) => diffInputs(topKeys(VOLUME_FIELDS), olds, news, { computed: ["name"] }),
@@ -240,6 +242,7 @@ async function buildImage(i: Record<string, any>): Promise<Record<string, any>> 
 }
 
 export const imageDouble: ResourceDouble = {
+  sources: { "": "pulumi-docker provider/provider.go: Check / Create", build: "pulumi-docker provider/image.go: dockerBuild (ImageBuild options)", "build.platform": "pulumi-docker provider/provider.go: Check (default platform)" },
   mirrors: "pulumi-docker provider/provider.go (Check: context digest, default platform; Diff: any change is an in-place update; Read: unchanged; Delete: no-op, the image stays) and provider/image.go (dockerBuild; repoDigest of an unpushed build = the local image id). Built with the legacy builder, where the real provider defaults to BuildKit",
   fields: IMAGE_FIELDS,
   validate(i) {
@@ -433,7 +436,30 @@ async function waitHealthy(id: string, timeoutS: number): Promise<void> {
   throw new Error("container failed to be in healthy state");
 }
 
+const FUNCS = `${TF}resource_docker_container_funcs.go`;
 export const containerDouble: ResourceDouble = {
+  sources: {
+    "": `${FUNCS}: resourceDockerContainerCreate (container.Config)`,
+    readOnly: `${FUNCS}: resourceDockerContainerCreate (HostConfig)`,
+    privileged: `${FUNCS}: resourceDockerContainerCreate (HostConfig)`,
+    restart: `${FUNCS}: Create (HostConfig.RestartPolicy), Update (ContainerUpdate)`,
+    runtime: `${FUNCS}: resourceDockerContainerCreate (HostConfig)`,
+    capabilities: `${FUNCS}: resourceDockerContainerCreate (HostConfig.CapAdd/CapDrop)`,
+    securityOpts: `${FUNCS}: resourceDockerContainerCreate (HostConfig.SecurityOpt)`,
+    logDriver: `${FUNCS}: resourceDockerContainerCreate (HostConfig.LogConfig)`,
+    logOpts: `${FUNCS}: Create (HostConfig.LogConfig), containerLogOptsForState (read)`,
+    tmpfs: `${FUNCS}: Create (HostConfig.Tmpfs); moby daemon setupMounts (not mounted during a copy)`,
+    mounts: `${FUNCS}: Create (HostConfig.Mounts)`,
+    volumes: `${TF}resource_docker_container_structures.go: volumeSetToDockerVolumes (Binds)`,
+    hosts: `${FUNCS}: Create (HostConfig.ExtraHosts), flattenExtraHosts (read)`,
+    networksAdvanced: `${FUNCS}: Create (NetworkDisconnect "bridge", NetworkConnect per element)`,
+    uploads: `${FUNCS}: Create (one CopyToContainer per upload); moby daemon/archive.go containerExtractToDir`,
+    "uploads[*].owner": "moby daemon/archive_tarcopyoptions_unix.go: tarCopyOptions (copyUIDGID → idtools.LookupUser on the host)",
+    "uploads[*].group": "moby daemon/archive_tarcopyoptions_unix.go: tarCopyOptions",
+    mustRun: `${FUNCS}: resourceDockerContainerRead (must_run drift), resourceDockerContainerUpdate (ContainerStart)`,
+    wait: `${FUNCS}: resourceDockerContainerCreate (health poll)`,
+    waitTimeout: `${FUNCS}: resourceDockerContainerCreate (health poll)`,
+  },
   mirrors: `${TF}resource_docker_container.go (schema, defaults, ForceNew), resource_docker_container_funcs.go (Create: config mapping, bridge disconnect + NetworkConnect, one CopyToContainer per upload, start, wait; Read incl. must_run drift; Update: ContainerUpdate for restart, ContainerStart for must_run; Delete: stop t=0, force remove), and moby daemon/archive.go + archive_tarcopyoptions_unix.go for what the daemon does with copyUIDGID`,
   fields: CONTAINER_FIELDS,
   defaults: () => CONTAINER_DEFAULTS,

@@ -23,7 +23,22 @@ export function unimplementedFields(fields: Record<string, string>, inputs: Reco
   return [...new Set(missing)];
 }
 
-/** Markdown table of a field map (README-engine.md is generated from these). */
-export function fieldTable(title: string, mirrors: string, fields: Record<string, string>): string {
-  return [`### \`${title}\``, "", `Mirrors: ${mirrors}`, "", "| input | double |", "| --- | --- |", ...Object.entries(fields).map(([f, what]) => `| \`${f}\` | ${what} |`), ""].join("\n");
+/** The source of a field: the longest prefix of its path in `sources`. */
+export function sourceOf(field: string, sources: Record<string, string>): string {
+  const key = Object.keys(sources).filter((k) => k === "" || covers(k, field)).sort((a, b) => b.length - a.length)[0];
+  return key === undefined ? "" : sources[key]!;
+}
+
+/** Markdown table of a field map, each row with the real source it mirrors (README-engine.md is generated from these). */
+export function fieldTable(title: string, mirrors: string, fields: Record<string, string>, sources: Record<string, string> = {}): string {
+  return [
+    `### \`${title}\``,
+    "",
+    `Mirrors: ${mirrors}`,
+    "",
+    "| input | double | real source |",
+    "| --- | --- | --- |",
+    ...Object.entries(fields).map(([f, what]) => `| \`${f}\` | ${what} | ${sourceOf(f, sources)} |`),
+    "",
+  ].join("\n");
 }

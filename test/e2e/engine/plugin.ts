@@ -61,6 +61,8 @@ export interface ResourceDouble {
   mirrors: string;
   /** input path → what the double does with it (rendered into README-engine.md). */
   fields: Record<string, string>;
+  /** input path prefix → the real source (file: function) that handles it; the longest prefix wins. */
+  sources: Record<string, string>;
   /** Defaults the real provider's schema fills in (they become inputs in state, as with the bridge). */
   defaults?(inputs: Record<string, any>): Record<string, any>;
   /** The real provider's own Check rewriting (e.g. computed digests); gets wire values, must keep secrets wrapped. */

@@ -7,8 +7,8 @@ import { LIVE_CONFIG_FIELDS } from "./double.ts";
 import { tlsDoubles } from "./tls.ts";
 
 export function fieldTables(): string {
-  const parts = [...Object.entries(dockerDoubles), ...Object.entries(tlsDoubles)].map(([type, d]) => fieldTable(type, d.mirrors, d.fields));
-  parts.push(fieldTable("pulumi-nodejs:dynamic:Resource (LiveConfigFile), mock path only", "the dynamic provider in components/liveConfig.ts (the real engine runs its serialized code)", LIVE_CONFIG_FIELDS));
+  const parts = [...Object.entries(dockerDoubles), ...Object.entries(tlsDoubles)].map(([type, d]) => fieldTable(type, d.mirrors, d.fields, d.sources));
+  parts.push(fieldTable("pulumi-nodejs:dynamic:Resource (LiveConfigFile), mock path only", "the dynamic provider in components/liveConfig.ts (the real engine runs its serialized code)", LIVE_CONFIG_FIELDS, { "": "components/liveConfig.ts: the dynamic provider's create/update" }));
   return parts.join("\n");
 }
 

@@ -145,6 +145,7 @@ const replaceOn = (keys: string[]) => (olds: Record<string, any>, news: Record<s
 };
 
 export const privateKeyDouble: ResourceDouble = {
+  sources: { "": "terraform-provider-tls internal/provider/resource_private_key.go: Create; common_key.go (encodings)" },
   mirrors: "terraform-provider-tls internal/provider/resource_private_key.go (schema, createResourcePrivateKey), common_key.go (PEM/OpenSSH encodings)",
   fields: {
     algorithm: "ECDSA only (RSA/ED25519 are refused)",
@@ -164,6 +165,7 @@ export const privateKeyDouble: ResourceDouble = {
 };
 
 export const selfSignedCertDouble: ResourceDouble = {
+  sources: { "": "terraform-provider-tls internal/provider/common_cert.go: createCertificate", allowedUses: "terraform-provider-tls internal/provider/common_cert.go: allowed uses → KeyUsage/ExtKeyUsage (OneOf validator)" },
   mirrors: "terraform-provider-tls internal/provider/resource_self_signed_cert.go, common_cert.go (createCertificate, allowed uses → key usages)",
   fields: {
     privateKeyPem: "the signing key (SEC1 or PKCS#8 PEM)",

@@ -4,6 +4,7 @@ import os from "node:os";
 import fs from "node:fs";
 import path from "node:path";
 import { installMocks, settle, unwrap, type Registration } from "../../helpers/pulumi-mocks.ts";
+import { fakeDaemon } from "../../helpers/runtime-seams.ts";
 
 import { DOCKER_TYPES } from "../../../contracts/docker.ts";
 import { buildSidecars } from "../../../sidecars/build.ts";
@@ -56,7 +57,7 @@ export function captureBottle(opts: CaptureOptions = {}): Promise<Capture> {
       env: opts.env ?? TEST_ENV,
       stateDir,
       namePrefix: opts.namePrefix,
-      daemonRuntimes: opts.daemonRuntimes ?? ["runc"],
+      runtimeSeams: fakeDaemon(opts.daemonRuntimes ?? ["runc"]),
       daemonPlatform: "linux/amd64",
       ...opts.program,
     });
