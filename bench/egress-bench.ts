@@ -10,15 +10,13 @@
 // --write replaces the egress section of bench/RESULTS.md.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import tls from "node:tls";
+import type tls from "node:tls";
 import { fileURLToPath } from "node:url";
+import { dispatch, egressRole, exchange, openTls, pct, spawnRole as spawnRoleOf, upstreamRole, writeResultsSection } from "./proxy-roles.ts";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "..");
 const BODY_BYTES = 1024;
 const HOST = "localhost";
 
@@ -26,37 +24,16 @@ const HOST = "localhost";
 // Roles run in child processes.
 
 async function roleUpstream(dir: string): Promise<void> {
-  const { createTestCa, createLeaf } = await import("../test/integration/helpers/tls.ts");
-  const ca = await createTestCa("bench upstream CA");
-  const leaf = await createLeaf(ca, [HOST, "127.0.0.1"]);
-  fs.writeFileSync(path.join(dir, "upstream-ca.pem"), ca.certPem);
   const body = Buffer.alloc(BODY_BYTES, 97);
-  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+  await upstreamRole(dir, [HOST, "127.0.0.1"], (req, res) => {
     req.resume();
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
     res.end(body);
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
 }
 
-async function roleEgress(dir: string, upstreamPort: number): Promise<void> {
-  const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
-  const { parseRoutesDocument } = await import("../contracts/routes.ts");
-  const { createTestCa } = await import("../test/integration/helpers/tls.ts");
-  const ca = await createTestCa("bench egress CA");
-  fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);
-  const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
-  const proxy = new EgressProxy({
-    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
-    routes: parseRoutesDocument({ version: 1, routes: [{ host: HOST }] }),
-    tokens: {},
-    upstreamCa: [fs.readFileSync(path.join(dir, "upstream-ca.pem"), "utf8")],
-    dial: () => ({ host: "127.0.0.1", port: upstreamPort }),
-    audit: (e) => audit.write(JSON.stringify(e) + "\n"),
-  });
-  const addr = await proxy.listen(0, "127.0.0.1");
-  process.stdout.write(JSON.stringify({ port: addr.port }) + "\n");
+async function roleEgress(dir: string, upstreamPort: string): Promise<void> {
+  await egressRole(dir, Number(upstreamPort), { version: 1, routes: [{ host: HOST }] });
 }
 
 interface ClientArgs {
@@ -70,57 +47,11 @@ interface ClientArgs {
   iterations: number;
 }
 
-function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const startTls = (raw?: net.Socket) => {
-      const t = tls.connect(raw ? { socket: raw, servername: HOST, ca } : { host: "127.0.0.1", port: a.upstreamPort, servername: HOST, ca });
-      t.setNoDelay(true);
-      t.once("secureConnect", () => resolve(t));
-      t.once("error", reject);
-    };
-    if (!a.proxyPort) return startTls();
-    const raw = net.connect(a.proxyPort, "127.0.0.1");
-    raw.setNoDelay(true);
-    raw.once("error", reject);
-    raw.write(`CONNECT ${a.connectTarget} HTTP/1.1\r\nHost: ${a.connectTarget}\r\n\r\n`);
-    let buf = "";
-    const onData = (c: Buffer) => {
-      buf += c.toString("latin1");
-      if (!buf.includes("\r\n\r\n")) return;
-      raw.off("data", onData);
-      if (!/^HTTP\/1\.[01] 200/.test(buf)) return reject(new Error(buf));
-      startTls(raw);
-    };
-    raw.on("data", onData);
-  });
-}
+const openConn = (a: ClientArgs, ca: string) => openTls({ ...a, servername: HOST }, ca);
+const get = (sock: tls.TLSSocket) => exchange(sock, `GET /bench HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
 
-/** One GET on a kept-alive socket; resolves when the whole (content-length) body is in. */
-function get(sock: tls.TLSSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (c: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, c]) : c;
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      if (!head.startsWith("HTTP/1.1 200")) return done(new Error(head.split("\r\n")[0]));
-      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
-      if (Number.isNaN(len)) return done(new Error("no content-length"));
-      if (buf.length - end - 4 >= len) done();
-    };
-    const done = (e?: Error) => {
-      sock.off("data", onData);
-      sock.off("error", done);
-      e ? reject(e) : resolve();
-    };
-    sock.on("data", onData);
-    sock.once("error", done);
-    sock.write(`GET /bench HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-  });
-}
-
-async function roleClient(a: ClientArgs): Promise<void> {
+async function roleClient(json: string): Promise<void> {
+  const a = JSON.parse(json) as ClientArgs;
   const ca = fs.readFileSync(a.caFile, "utf8");
   const lat: number[] = [];
   let count = 0;
@@ -157,28 +88,10 @@ async function roleClient(a: ClientArgs): Promise<void> {
   process.stdout.write(JSON.stringify(pct(lat)) + "\n");
 }
 
-function pct(xs: number[]): { n: number; p50: number; p99: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { n: s.length, p50: at(0.5), p99: at(0.99) };
-}
-
 // ------------------------------------------------------------------------------------------
 // Orchestration.
 
-function spawnRole(args: string[]): { child: ChildProcess; first: Promise<any> } {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
-  const first = new Promise<any>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
-    });
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited ${code}`)));
-  });
-  return { child, first };
-}
+const spawnRole = (args: string[]) => spawnRoleOf(fileURLToPath(import.meta.url), args);
 
 async function client(a: ClientArgs): Promise<any> {
   const { child, first } = spawnRole(["client", JSON.stringify(a)]);
@@ -209,7 +122,7 @@ async function startMitm(dir: string, upstreamCa: string): Promise<{ child: Chil
   throw new Error("mitmdump did not start");
 }
 
-async function main(): Promise<void> {
+async function main(children: ChildProcess[]): Promise<void> {
   const argv = process.argv.slice(2);
   const opt = (name: string, dflt: number) => {
     const i = argv.indexOf(`--${name}`);
@@ -219,7 +132,6 @@ async function main(): Promise<void> {
   const conns = opt("conns", 32);
   const iterations = opt("newconn", 300);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-egress-bench-"));
-  const children: ChildProcess[] = [];
   try {
     const up = spawnRole(["upstream", dir]);
     children.push(up.child);
@@ -277,20 +189,10 @@ async function main(): Promise<void> {
       "<!-- egress:end -->",
     ].join("\n");
     process.stdout.write(section + "\n");
-    if (argv.includes("--write")) {
-      const file = path.join(here, "RESULTS.md");
-      const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "# Benchmarks\n";
-      const next = /<!-- egress:begin -->[\s\S]*<!-- egress:end -->/.test(old) ? old.replace(/<!-- egress:begin -->[\s\S]*<!-- egress:end -->/, section) : old.trimEnd() + "\n\n" + section + "\n";
-      fs.writeFileSync(file, next);
-    }
+    if (argv.includes("--write")) writeResultsSection("egress", section);
   } finally {
-    for (const c of children) c.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const [role, ...rest] = process.argv.slice(2);
-if (role === "upstream") await roleUpstream(rest[0]!);
-else if (role === "egress") await roleEgress(rest[0]!, Number(rest[1]));
-else if (role === "client") await roleClient(JSON.parse(rest[0]!) as ClientArgs);
-else await main();
+await dispatch({ upstream: roleUpstream, egress: roleEgress, client: roleClient }, main);

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { canonicalJson, sha256 } from "./hash.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "./policy.ts";
 import { RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
-import { SERVER_TOOL_SWITCHES, ServerToolsChangeSchema, ServerToolsSchema, describeServerTools, type ServerTools } from "./server-tools.ts";
+import { SERVER_TOOL_SWITCHES, ServerToolsChangeSchema, ServerToolsSchema, describeServerTools, withSwitches } from "./server-tools.ts";
 import { ConfigError } from "./validation.ts";
 
 export const MAX_DOCKERFILE_BYTES = 64 * 1024;
@@ -223,8 +223,7 @@ export const PROPOSAL_KINDS = {
     plan: (c, live) => {
       // Switch by switch: only the ones the proposal changed are applied onto the live ones.
       const current = live.routes.server_tools;
-      const next: ServerTools = { ...current };
-      for (const k of SERVER_TOOL_SWITCHES) if (c.server_tools[k] !== c.base[k]) next[k] = c.server_tools[k];
+      const next = withSwitches(current, Object.fromEntries(SERVER_TOOL_SWITCHES.filter((k) => c.server_tools[k] !== c.base[k]).map((k) => [k, c.server_tools[k]])));
       const summary = SERVER_TOOL_SWITCHES.filter((k) => next[k] !== current[k]).map((k) => `~ server tool ${k}: ${current[k] ? "on" : "off"} → ${next[k] ? "on" : "off"}`);
       return {
         next: { ...live, routes: parseRoutesDocument({ ...live.routes, server_tools: next }, "resulting routes document") },
@@ -248,8 +247,7 @@ export const PROPOSAL_KINDS = {
       },
       toChange: (args, live) => {
         const current = live.routes.server_tools;
-        const next: ServerTools = { ...current };
-        for (const k of SERVER_TOOL_SWITCHES) if (args.server_tools[k] !== undefined) next[k] = args.server_tools[k];
+        const next = withSwitches(current, args.server_tools);
         return canonicalJson(next) === canonicalJson(current) ? undefined : { kind: "server_tools" as const, server_tools: next, base: current };
       },
     },

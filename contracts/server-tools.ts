@@ -35,6 +35,13 @@ export const ServerToolsChangeSchema = z
   )
   .refine((c) => SERVER_TOOL_SWITCHES.some((k) => c[k] !== undefined), { message: `name at least one switch (${SERVER_TOOL_SWITCHES.join(", ")})` });
 
+/** `current` with the switches `changes` names set (the others kept). */
+export function withSwitches(current: ServerTools, changes: Partial<ServerTools>): ServerTools {
+  const next = { ...current };
+  for (const k of SERVER_TOOL_SWITCHES) if (changes[k] !== undefined) next[k] = changes[k];
+  return next;
+}
+
 /** `web_search on, code_execution off`: for summaries and log lines. */
 export function describeServerTools(s: ServerTools): string {
   return SERVER_TOOL_SWITCHES.map((k) => `${k} ${s[k] ? "on" : "off"}`).join(", ");
