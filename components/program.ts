@@ -47,6 +47,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
       overrides: {
         routes: config.getObject<unknown>(PROPOSAL_KINDS.egress_routes.configKey),
         pipelockAllowlist: config.getObject<unknown>(PROPOSAL_KINDS.pipelock_allowlist.configKey),
+        serverTools: config.getObject<unknown>(PROPOSAL_KINDS.server_tools.configKey),
       },
       env: options.env,
     });
