@@ -75,8 +75,8 @@ function routesDocumentSchema(route: ReturnType<typeof routeSchema>, explicit: b
     .strictObject({
       version: explicit ? z.literal(1) : z.literal(1).default(1),
       routes: z.array(route),
-      /** What requests on LLM routes may switch on at Anthropic's end (contracts/server-tools.ts); spelled out in the live document. */
-      server_tools: explicit ? ServerToolsSchema : ServerToolsSchema.prefault({}),
+      /** What requests on LLM routes may switch on at Anthropic's end (contracts/server-tools.ts); unset = its safe defaults. */
+      server_tools: ServerToolsSchema.prefault({}),
     })
     .superRefine((doc, ctx) => {
       const seen = new Map<string, number>();

@@ -31,7 +31,10 @@
 // Egress refuses, never rewrites: what was checked is byte-for-byte what the API receives.
 import { LLM_API_HOSTS } from "../../contracts/pipelock.ts";
 import { SERVER_TOOLS_TOOL } from "../../contracts/proposals.ts";
-import { ANY_PATH, HTTP_METHODS, type Route } from "../../contracts/routes.ts";
+import type { Route } from "../../contracts/routes.ts";
+
+/** The route a refusal suggests, in the shorthand a proposal takes (restrictions left out = any). */
+type SuggestedRoute = { host: string };
 import type { ServerTools, ServerToolSwitch } from "../../contracts/server-tools.ts";
 import { ambiguousPath, findRoute, parseHost, pathAllowed, splitHostPort, type EgressRequest } from "./decide.ts";
 import { LLM_BODY_CAP, decodeBody, parseStrictJson, type BodyProblem } from "./llm-body.ts";
@@ -56,7 +59,7 @@ export interface LlmDeny {
   subject: string;
   message: string;
   /** The supervise call that would make the request pass: the tool's exact arguments, or the route to add to the full routes document. */
-  howToAsk?: { tool: string; arguments: Record<string, unknown> } | { tool: string; route: Route };
+  howToAsk?: { tool: string; arguments: Record<string, unknown> } | { tool: string; route: SuggestedRoute };
 }
 
 export type LlmVerdict = { action: "allow" } | LlmDeny;
@@ -150,7 +153,7 @@ function malformed(what: string): LlmDeny {
   return deny(400, "llm_body", what, `${what} is not shaped as the Messages API defines it.`);
 }
 
-function notRouted(subject: string, host: string, why: string, policy: LlmPolicy, route?: Route): LlmDeny {
+function notRouted(subject: string, host: string, why: string, policy: LlmPolicy, route?: SuggestedRoute): LlmDeny {
   return deny(
     403,
     "llm_host",
@@ -172,7 +175,7 @@ function admitsEverywhere(route: Route, method: string): boolean {
  * covers docs.example.com"), at any path: every name in that tree must be routed, for GET, at
  * any path — the entry's own path is narrower than that, so it is not consulted.
  */
-function domainTreeProblem(domain: string, routes: readonly Route[]): { why: string; route?: Route } | undefined {
+function domainTreeProblem(domain: string, routes: readonly Route[]): { why: string; route?: SuggestedRoute } | undefined {
   const own = findRoute(domain, routes);
   if (own < 0) return { why: "which no egress route allows", route: openRoute(domain) };
   if (!admitsEverywhere(routes[own]!, "GET")) return { why: `but the route for ${routes[own]!.host} admits only some paths or methods` };
@@ -185,8 +188,7 @@ function domainTreeProblem(domain: string, routes: readonly Route[]): { why: str
   return narrow ? { why: `but the route for ${narrow.host} admits only some paths or methods` } : undefined;
 }
 
-/** The route a refusal suggests: the host, any path, any method (what the manifest's shorthand `{host}` means). */
-const openRoute = (host: string): Route => ({ host, path_allowlist: [...ANY_PATH], methods: [...HTTP_METHODS] });
+const openRoute = (host: string): SuggestedRoute => ({ host });
 
 const URL_RE = /^(https?):\/\/([^/?#\\@\s]*)([^#\\\s]*)$/i;
 
@@ -194,7 +196,7 @@ const URL_RE = /^(https?):\/\/([^/?#\\@\s]*)([^#\\\s]*)$/i;
  * Why no route admits `method url` for the agent itself (and the route that would), or
  * undefined when one does. A URL not spelled plainly is refused, never normalised.
  */
-export function urlProblem(url: unknown, method: string, routes: readonly Route[]): { host: string; why: string; route?: Route } | undefined {
+export function urlProblem(url: unknown, method: string, routes: readonly Route[]): { host: string; why: string; route?: SuggestedRoute } | undefined {
   if (typeof url !== "string") return { host: "?", why: "but the URL is not a string" };
   const m = URL_RE.exec(url);
   const hp = m ? splitHostPort(m[2]!) : undefined;

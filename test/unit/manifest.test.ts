@@ -1,6 +1,7 @@
 // The manifest is the user's interface: every mistake must name the file, the key path
 // and what was expected. Each case is one broken manifest.
 import test from "ava";
+import { HTTP_METHODS } from "../../contracts/routes.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { loadManifest, mergeExtraHosts, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
@@ -158,7 +159,7 @@ test("server-tool switches: manifest defaults keep WebSearch on and code executi
     env: {},
     overrides: { routes: { version: 1, routes: [{ host: "x.example.com" }], server_tools: { web_search: true, code_execution: true } }, serverTools: '{"web_search": false, "code_execution": true}' },
   });
-  t.deepEqual(spec.routes, { version: 1, routes: [{ host: "x.example.com" }], server_tools: { web_search: false, code_execution: true } });
+  t.deepEqual(spec.routes, { version: 1, routes: [{ host: "x.example.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }], server_tools: { web_search: false, code_execution: true } });
 });
 
 test("agent skills are read from directories next to the agent file", (t) => {

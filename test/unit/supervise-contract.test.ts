@@ -10,7 +10,7 @@ import { z } from "zod";
 import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
 import { EMPTY_POLICY, ExtraAllowlistSchema, pipelockConfigFor } from "../../contracts/policy.ts";
 import { planChange, PROPOSAL_KINDS, proposalKey, rebaseRoutes, type LiveState, type ProposalChange, type ProposalKind } from "../../contracts/proposals.ts";
-import { parseRoutesDocument } from "../../contracts/routes.ts";
+import { HTTP_METHODS, parseRoutesDocument } from "../../contracts/routes.ts";
 import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../contracts/supervise.ts";
 import { ConfigError, parseWith } from "../../contracts/validation.ts";
 import { appendAudit, readAudit, verifyAudit } from "../../store/audit.ts";
@@ -139,7 +139,7 @@ test("server tools: the tool names only what changes; the plan flips those switc
   const routesChange = asTool("egress_routes", { routes: { version: 1, routes: [{ host: "api.anthropic.com" }, { host: "x.example.com" }], server_tools: { web_search: true, code_execution: true } } }, moved) as ProposalChange;
   const routesPlan = planChange(routesChange, moved);
   t.deepEqual(routesPlan.next.routes.server_tools, { web_search: false, code_execution: false });
-  t.deepEqual(PROPOSAL_KINDS.egress_routes.configValue(routesPlan.next, { dockerfileFile: "" }), { version: 1, routes: [{ host: "api.anthropic.com" }, { host: "x.example.com" }] });
+  t.deepEqual(PROPOSAL_KINDS.egress_routes.configValue(routesPlan.next, { dockerfileFile: "" }), { version: 1, routes: [{ host: "api.anthropic.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }, { host: "x.example.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }] });
 });
 
 test("plan: removing a route keeps its host in pipelock when it is also an extra (no subtraction)", (t) => {
