@@ -48,6 +48,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
       overrides: {
         routes: config.getObject<unknown>(keys.egress_routes),
         pipelockAllowlist: config.getObject<unknown>(keys.pipelock_allowlist),
+        serverTools: config.getObject<unknown>(keys.server_tools),
       },
       env: options.env,
     });

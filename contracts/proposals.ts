@@ -10,6 +10,7 @@ import { z } from "zod";
 import { canonicalJson, sha256 } from "./hash.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "./policy.ts";
 import { allowsAnyMethod, allowsAnyPath, RouteSchema, RoutesDocumentSchema, parseRoutesDocument, type Route, type RoutesDocument } from "./routes.ts";
+import { SERVER_TOOL_SWITCHES, ServerToolsChangeSchema, ServerToolsSchema, describeServerTools, withSwitches } from "./server-tools.ts";
 import { ConfigError } from "./validation.ts";
 
 export const MAX_DOCKERFILE_BYTES = 64 * 1024;
@@ -97,7 +98,8 @@ export function rebaseRoutes(base: RoutesDocument, proposed: RoutesDocument, liv
   }
   const order = [...P.keys(), ...live.routes.map((r) => r.host).filter((h) => !P.has(h))];
   const routes = order.flatMap((h) => (result.get(h) ? [result.get(h)!] : []));
-  return { routes: parseRoutesDocument({ version: 1, routes }, "resulting routes document"), conflicts, summary };
+  // The switches are not the routes kind's: whatever the proposal carried, the live ones stay.
+  return { routes: parseRoutesDocument({ version: 1, routes, server_tools: live.server_tools }, "resulting routes document"), conflicts, summary };
 }
 
 function logicalLines(text: string): string[] {
@@ -116,6 +118,9 @@ export const DockerfileSchema = z
     }
   });
 
+/** The server_tools kind's MCP tool: egress's refusals and the routes tool's description name it too. */
+export const SERVER_TOOLS_TOOL = "propose_server_tools";
+
 export const PROPOSAL_KINDS = {
   egress_routes: kind({
     change: z.strictObject({
@@ -131,7 +136,8 @@ export const PROPOSAL_KINDS = {
       return { next: { ...live, routes }, conflicts, summary: summary.length ? summary : ["no change: the live routes already match"] };
     },
     configKey: "routes",
-    configValue: (next) => next.routes,
+    // The switches persist under the server_tools kind's own key.
+    configValue: (next) => ({ version: next.routes.version, routes: next.routes.routes }),
     rebuild: false,
     tool: {
       name: "propose_egress_routes",
@@ -139,6 +145,7 @@ export const PROPOSAL_KINDS = {
       description:
         "Ask the operator to change which hosts, paths and methods you may reach over HTTP(S). Send the FULL new routes document " +
         "(start from get_current_config's routes and edit it). host is an exact name or *.example.com; path_allowlist entries are path prefixes starting with /. " +
+        `The document's server_tools are not changed by this tool (use ${SERVER_TOOLS_TOOL}). ` +
         "The call waits until the operator approves (the change is then live) or rejects (with a reason). Identical pending proposals are merged.",
       input: {
         routes: z
@@ -146,7 +153,8 @@ export const PROPOSAL_KINDS = {
           .describe("The full new routes document {version: 1, routes: [...]} (a bare array of routes is accepted too)."),
       },
       toChange: (args, live) => {
-        const routes = Array.isArray(args.routes) ? parseRoutesDocument({ version: 1, routes: args.routes }, "proposed routes document") : args.routes;
+        const asked = Array.isArray(args.routes) ? { version: 1 as const, routes: args.routes } : args.routes;
+        const routes = parseRoutesDocument({ ...asked, server_tools: live.routes.server_tools }, "proposed routes document");
         // A partial document (just the one route the 403 named) would drop every other
         // route, the agent's own LLM route included: refuse that before the operator sees it.
         const dropped = live.routes.routes.filter((r) => r.role && !routes.routes.some((n) => n.host === r.host));
@@ -200,6 +208,48 @@ export const PROPOSAL_KINDS = {
         canonicalJson(args.allowlist) === canonicalJson(live.policy.pipelock_allowlist)
           ? undefined
           : { kind: "pipelock_allowlist" as const, allowlist: args.allowlist, base: live.policy.pipelock_allowlist },
+    },
+  }),
+
+  server_tools: kind({
+    change: z.strictObject({
+      kind: z.literal("server_tools"),
+      /** The full new switches. */
+      server_tools: ServerToolsSchema,
+      /** The live switches when the proposal was made. */
+      base: ServerToolsSchema,
+    }),
+    wanted: (c) => c.server_tools,
+    plan: (c, live) => {
+      // Switch by switch: only the ones the proposal changed are applied onto the live ones.
+      const current = live.routes.server_tools;
+      const next = withSwitches(current, Object.fromEntries(SERVER_TOOL_SWITCHES.filter((k) => c.server_tools[k] !== c.base[k]).map((k) => [k, c.server_tools[k]])));
+      const summary = SERVER_TOOL_SWITCHES.filter((k) => next[k] !== current[k]).map((k) => `~ server tool ${k}: ${current[k] ? "on" : "off"} → ${next[k] ? "on" : "off"}`);
+      return {
+        next: { ...live, routes: parseRoutesDocument({ ...live.routes, server_tools: next }, "resulting routes document") },
+        conflicts: [],
+        summary: summary.length ? summary : [`no change: the live server tools already are ${describeServerTools(current)}`],
+      };
+    },
+    configKey: "serverTools",
+    configValue: (next) => next.routes.server_tools,
+    rebuild: false,
+    tool: {
+      name: SERVER_TOOLS_TOOL,
+      title: "Propose a change to the Anthropic API server tools this bottle may use",
+      description:
+        "Ask the operator to switch server tools of the Anthropic API on or off for this bottle (they run on Anthropic's infrastructure, outside the bottle; " +
+        `egress refuses API requests that use a switched-off one). Send only the switches to change, e.g. {"web_search": true}. ` +
+        "web_fetch, the MCP connector (mcp_servers) and URL image/document sources have no switch: they may reach only hosts this bottle routes " +
+        "(ask for a route with propose_egress_routes). Waits for the decision.",
+      input: {
+        server_tools: ServerToolsChangeSchema.describe("The switches to change (the others keep their live value)."),
+      },
+      toChange: (args, live) => {
+        const current = live.routes.server_tools;
+        const next = withSwitches(current, args.server_tools);
+        return canonicalJson(next) === canonicalJson(current) ? undefined : { kind: "server_tools" as const, server_tools: next, base: current };
+      },
     },
   }),
 

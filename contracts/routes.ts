@@ -7,6 +7,7 @@ import YAML from "yaml";
 import { envVarName, hostName, parseWith, parseYamlText } from "./validation.ts";
 import { FILE_NAMES } from "./paths.ts";
 import { seal, unseal } from "./seal.ts";
+import { ServerToolsSchema } from "./server-tools.ts";
 
 export const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -71,7 +72,12 @@ function routeSchema(explicit: boolean) {
 
 function routesDocumentSchema(route: ReturnType<typeof routeSchema>, explicit: boolean) {
   return z
-    .strictObject({ version: explicit ? z.literal(1) : z.literal(1).default(1), routes: z.array(route) })
+    .strictObject({
+      version: explicit ? z.literal(1) : z.literal(1).default(1),
+      routes: z.array(route),
+      /** What requests on LLM routes may switch on at Anthropic's end (contracts/server-tools.ts); unset = its safe defaults. */
+      server_tools: ServerToolsSchema.prefault({}),
+    })
     .superRefine((doc, ctx) => {
       const seen = new Map<string, number>();
       doc.routes.forEach((r, i) => {

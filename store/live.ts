@@ -8,7 +8,7 @@ import { FILE_NAMES } from "../contracts/paths.ts";
 import { pipelockConfigToYaml } from "../contracts/pipelock.ts";
 import { EMPTY_POLICY, parsePolicyYaml, pipelockConfigFor, renderPolicyYaml } from "../contracts/policy.ts";
 import type { LiveState } from "../contracts/proposals.ts";
-import { parseRoutesYaml, renderRoutesYaml } from "../contracts/routes.ts";
+import { parseRoutesDocument, parseRoutesYaml, renderRoutesYaml } from "../contracts/routes.ts";
 import type { Role } from "../contracts/labels.ts";
 import { localIo, type StateIo } from "./io.ts";
 import type { HostLayout, LivePaths, StateLayout } from "./layout.ts";
@@ -38,7 +38,7 @@ export async function readLive(paths: LivePaths, io: StateIo = localIo): Promise
       return fallback;
     }
   };
-  const routes = await read(paths.routesFile, (t) => parseRoutesYaml(t, paths.routesFile), { version: 1 as const, routes: [] });
+  const routes = await read(paths.routesFile, (t) => parseRoutesYaml(t, paths.routesFile), parseRoutesDocument({ routes: [] }));
   const policy = await read(paths.policyFile, (t) => parsePolicyYaml(t, paths.policyFile), EMPTY_POLICY);
   if ((await io.stamp(paths.policyFile)) === undefined && (await io.stamp(paths.pipelockFile)) !== undefined) {
     problems.push(`${paths.policyFile} does not exist (the bottle was brought up by an older claude-bottle): run \`pulumi up\` once to write it`);

@@ -11,6 +11,7 @@ import type { GateUpstream } from "../../contracts/git-gate.ts";
 import { ExtraAllowlistSchema, type LivePolicy } from "../../contracts/policy.ts";
 import { PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE } from "../../contracts/proposals.ts";
 import { RoutesDocumentSchema, parseRoutesDocument, tokenRefs, type RoutesDocument } from "../../contracts/routes.ts";
+import { ServerToolsSchema } from "../../contracts/server-tools.ts";
 import { ConfigError, didYouMean, parseWith, parseYamlText } from "../../contracts/validation.ts";
 import {
   AgentFrontMatterSchema,
@@ -94,6 +95,7 @@ export function loadManifest(file: string): LoadedManifest {
 export interface StackOverrides {
   routes?: unknown;
   pipelockAllowlist?: unknown;
+  serverTools?: unknown;
 }
 
 export interface GitUpstreamSpec extends Pick<GateUpstream, "protected_refs" | "allow_force_push" | "allow_delete"> {
@@ -132,6 +134,10 @@ function parseOverride(value: unknown): unknown {
   }
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 export interface ResolveOptions {
   agent?: string;
   overrides?: StackOverrides;
@@ -158,9 +164,14 @@ export function resolveBottle(loaded: LoadedManifest, opts: ResolveOptions = {})
   const at = (...p: (string | number)[]) => ["bottles", bottleName, ...p];
 
   const stackConfig = (key: string) => `stack config ${STACK_CONFIG_NAMESPACE}:${key}`;
-  const routes = opts.overrides?.routes !== undefined
-    ? parseRoutesDocument(parseOverride(opts.overrides.routes), stackConfig(PROPOSAL_KINDS.egress_routes.configKey))
-    : parseWith(RoutesDocumentSchema, { version: 1, routes: bottle.egress.routes }, file, ["bottles", bottleName, "egress"]);
+  // The routes and the server-tool switches are approved (and persisted) separately; routes.yaml carries both.
+  const server_tools = opts.overrides?.serverTools !== undefined
+    ? parseWith(ServerToolsSchema, parseOverride(opts.overrides.serverTools), stackConfig(PROPOSAL_KINDS.server_tools.configKey))
+    : bottle.egress.server_tools;
+  const routesOverride = opts.overrides?.routes !== undefined ? parseOverride(opts.overrides.routes) : undefined;
+  const routes = routesOverride !== undefined
+    ? parseRoutesDocument(isPlainObject(routesOverride) ? { ...routesOverride, server_tools } : routesOverride, stackConfig(PROPOSAL_KINDS.egress_routes.configKey))
+    : parseWith(RoutesDocumentSchema, { version: 1, routes: bottle.egress.routes, server_tools }, file, ["bottles", bottleName, "egress"]);
   const policy: LivePolicy = {
     version: 1,
     pipelock_allowlist: opts.overrides?.pipelockAllowlist !== undefined

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { HISTORY_DEFAULTS, HistoryPolicyFields, KnownHostKeySchema, SshUrlSchema, UpstreamNameSchema } from "../../contracts/git-gate.ts";
 import { ExtraAllowlistSchema, MaxBodyMibSchema, MaxResponseMibSchema, SsrfIpAllowlistSchema } from "../../contracts/policy.ts";
 import { RouteSchema } from "../../contracts/routes.ts";
+import { ServerToolsSchema } from "../../contracts/server-tools.ts";
 import { hostName } from "../../contracts/validation.ts";
 
 export const RUNTIMES = ["auto", "runc", "runsc"] as const;
@@ -40,8 +41,10 @@ export const BottleManifestSchema = z.strictObject({
   egress: z
     .strictObject({
       routes: z.array(RouteSchema).default([]),
+      /** Anthropic API server tools the bottle's LLM requests may switch on (egress enforces them). */
+      server_tools: ServerToolsSchema.prefault({}),
     })
-    .default({ routes: [] }),
+    .prefault({}),
   pipelock: z
     .strictObject({
       allowlist: ExtraAllowlistSchema.default([]).describe("extra hosts pipelock allows besides the egress route hosts"),

@@ -55,7 +55,11 @@ export function fleetProgram(opts: FleetOptions) {
         const spec = resolveBottle(loaded, {
           agent,
           env: opts.env,
-          overrides: { routes: config.getObject<unknown>(keys.egress_routes), pipelockAllowlist: config.getObject<unknown>(keys.pipelock_allowlist) },
+          overrides: {
+            routes: config.getObject<unknown>(keys.egress_routes),
+            pipelockAllowlist: config.getObject<unknown>(keys.pipelock_allowlist),
+            serverTools: config.getObject<unknown>(keys.server_tools),
+          },
         });
         if (seen.has(spec.identity)) throw new ConfigError(opts.manifest, [`agent ${agent} is in the fleet twice (bottle ${spec.identity})`]);
         seen.add(spec.identity);

@@ -11,6 +11,9 @@ import type { Route, RoutesDocument } from "../../contracts/routes.ts";
 import { BLOCK_REASON_HEADER, decide, decideConnect, denyBody, pipelockBlock, pipelockRefusal, type Allow, type Deny, type EgressRequest, type PipelockBlock, type Scheme } from "./decide.ts";
 import { LeafCache, type CaMaterial } from "./certs.ts";
 import { decodableAcceptEncoding, redactResponse } from "./redact.ts";
+import type { ServerTools } from "../../contracts/server-tools.ts";
+import { LLM_BODY_CAP, readCapped } from "./llm-body.ts";
+import { bodyDeny, guardBody, llmErrorBody, llmGate, type LlmGate, type LlmVerdict } from "./llm-guard.ts";
 
 export interface AuditEntry {
   ts: string;
@@ -31,7 +34,7 @@ export interface AuditEntry {
   layer?: "pipelock";
   /** pipelock's X-Pipelock-Block-Reason code. */
   pipelock_reason?: string;
-  /** pipelock's own words (its refusal's first line). */
+  /** pipelock's own words (its refusal's first line), or what the LLM guard's refusal named (a tool type, a field, a host). */
   detail?: string;
 }
 
@@ -109,6 +112,7 @@ export class EgressProxy {
   readonly leaves: LeafCache;
   private routes: readonly Route[];
   private routesSha256: string | undefined;
+  private serverTools: ServerTools;
   generation = 1;
   private readonly outer: http.Server;
   private readonly inner: http.Server;
@@ -124,6 +128,7 @@ export class EgressProxy {
     this.leaves = new LeafCache(opts.ca);
     this.routes = opts.routes.routes;
     this.routesSha256 = opts.routesSha256;
+    this.serverTools = opts.routes.server_tools;
     this.log = opts.log ?? (() => {});
     this.upstreamCtx = opts.upstreamCa ? tls.createSecureContext({ ca: opts.upstreamCa }) : undefined;
     this.proxyUrl = opts.upstreamProxy ? new URL(opts.upstreamProxy) : undefined;
@@ -155,6 +160,7 @@ export class EgressProxy {
   setRoutes(doc: RoutesDocument, sha256?: string): void {
     this.routes = doc.routes;
     this.routesSha256 = sha256;
+    this.serverTools = doc.server_tools;
     this.generation++;
   }
 
@@ -303,7 +309,30 @@ export class EgressProxy {
       this.audit({ decision: "deny", reason: d.reason, scheme: where.scheme, host: d.host, method: d.method, path: d.path, route: d.routeIndex, injected: false, status: d.status, bytes, ms: performance.now() - started });
       return;
     }
+    // The LLM channel (#17): a Messages API body on an LLM route is read, decoded and checked first.
+    const gate = llmGate(d.route, d.host, d.path, req.headersDistinct as EgressRequest["headers"]);
+    if (gate !== "pass") return void this.guardThenForward(req, res, d, where.scheme, started, gate);
     this.forward(req, res, d, where.scheme, started, false);
+  }
+
+  /** Read the body (capped), run the LLM guard, then forward the very bytes read, or refuse in the API's error shape. */
+  private async guardThenForward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, gate: Exclude<LlmGate, "pass">): Promise<void> {
+    let verdict: LlmVerdict = gate.action === "deny" ? gate : { action: "allow" };
+    let body: Buffer | undefined;
+    if (gate.action === "read") {
+      const read = await readCapped(req, LLM_BODY_CAP).catch(() => undefined);
+      if (!read) return void res.destroy();
+      body = "body" in read ? read.body : undefined;
+      const headers = req.headersDistinct as EgressRequest["headers"];
+      verdict = body
+        ? guardBody(gate.endpoint, headers, body, { routes: this.routes, serverTools: this.serverTools, superviseTool: this.opts.superviseTool })
+        : bodyDeny({ kind: "too_large", detail: `the body is over ${LLM_BODY_CAP} bytes` });
+    }
+    if (verdict.action === "allow") return this.forward(req, res, d, scheme, started, false, body);
+    if (!req.readableEnded) res.shouldKeepAlive = false;
+    const bytes = refuse(res, verdict.status, verdict.reason, llmErrorBody(verdict));
+    req.resume();
+    this.audit({ decision: "deny", reason: verdict.reason, scheme, host: d.host, method: req.method ?? "", path: d.path, route: d.routeIndex, injected: false, status: verdict.status, bytes, ms: performance.now() - started, detail: verdict.subject });
   }
 
   private outgoingHeaders(req: http.IncomingMessage, d: Allow): string[] {
@@ -327,7 +356,7 @@ export class EgressProxy {
     return out;
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, retried: boolean): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, d: Allow, scheme: Scheme, started: number, retried: boolean, body?: Buffer): void {
     const headers = this.outgoingHeaders(req, d);
     const viaProxyCleartext = scheme === "http" && this.proxyUrl;
     const options: http.RequestOptions = viaProxyCleartext
@@ -422,7 +451,8 @@ export class EgressProxy {
     res.once("close", () => {
       if (!res.writableFinished) upReq.destroy();
     });
-    if (bodyless && retried) upReq.end();
+    if (body) upReq.end(body);
+    else if (bodyless && retried) upReq.end();
     else req.pipe(upReq);
   }
 

@@ -118,7 +118,7 @@ function tools(sup: Supervisor): ToolDef[] {
     {
       name: TOOL_NAMES.current,
       title: "Current bottle configuration",
-      description: "Read-only: the live egress routes, pipelock allowlist, approved agent Dockerfile and pending proposals of this bottle.",
+      description: "Read-only: the live egress routes (with the Anthropic API server-tool switches, routes.server_tools), pipelock allowlist, approved agent Dockerfile and pending proposals of this bottle.",
       input: z.strictObject({}),
       annotations: { readOnlyHint: true, idempotentHint: true },
       async run() {

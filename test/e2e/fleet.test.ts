@@ -299,7 +299,7 @@ if (problem) {
       const io = dockerIo(p.containers.state!, { host: p.dockerHost });
       const record = parseBottleRecord((await io.read(stateLayout().record))!, "bottle.json");
       t.is(record.identity, p.identity);
-      t.deepEqual(record.configKeys, { egress_routes: `routes.${p.agent}`, pipelock_allowlist: `pipelockAllowlist.${p.agent}`, capability: `capabilityDockerfile.${p.agent}` }, "approvals persist per bottle");
+      t.deepEqual(record.configKeys, { egress_routes: `routes.${p.agent}`, pipelock_allowlist: `pipelockAllowlist.${p.agent}`, capability: `capabilityDockerfile.${p.agent}`, server_tools: `serverTools.${p.agent}` }, "approvals persist per bottle");
       t.is(await okOn(p.dockerHost, ["exec", p.containers.state!, "stat", "-c", "%u", "/var/log/claude-bottle"]), "65534", "fresh state volumes owned by nobody on this host too");
     }
     t.not(f.outputs.bottles["fleet-here"].networks.internal, undefined);

@@ -7,6 +7,7 @@ import path from "node:path";
 import YAML from "yaml";
 import os from "node:os";
 import { E2E_RUNTIMES, inContainer, type BottleUnderTest, type Harness } from "./harness.ts";
+import type { LogEntry } from "./fake-internet.ts";
 import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../store/bottles.ts";
@@ -100,13 +101,15 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
 
   check("an allowed HTTPS call reaches the upstream through egress and the pipelock container with the injected credential; the agent never held it", async (t, h, A) => {
     const before = (await h.internet.log("web")).length;
-    const r = await agentCurl(A, "-X POST -H 'content-type: application/json' -d '{\"hello\":\"world\"}' https://api.anthropic.com/v1/messages");
+    // A Messages API body: on the LLM route egress reads and checks it (#17) before it goes on.
+    const message = '{"model":"e2e","max_tokens":1,"messages":[{"role":"user","content":"hello"}]}';
+    const r = await agentCurl(A, `-X POST -H 'content-type: application/json' -d '${message}' https://api.anthropic.com/v1/messages`);
     t.log(`HTTP ${r.status}; the echo the agent reads shows authorization=${String(r.json?.headers?.authorization ?? "").slice(0, 40)}`);
     t.is(r.status, 200, r.raw);
     t.is(r.json?.server, "web", "answered by the fake upstream");
     t.is(r.json?.headers?.authorization, REDACTED, "the upstream's echo of the injected token reaches the agent redacted");
     const seen = (await h.internet.log("web")).slice(before);
-    t.true(seen.some((e) => e.path === "/v1/messages" && e.headers?.authorization === `Bearer ${A.token}` && e.body === '{"hello":"world"}'), "the upstream's own log has the request with the token");
+    t.true(seen.some((e) => e.path === "/v1/messages" && e.headers?.authorization === `Bearer ${A.token}` && e.body === message), "the upstream's own log has the request, byte for byte, with the token");
     // the last hop really was the pipelock container (the stand-in logs each CONNECT)
     const pl = await docker(["logs", A.containers.pipelock!.name]);
     t.regex(pl.stdout + pl.stderr, /api\.anthropic\.com:443/, "the request went through the pipelock container");
@@ -119,16 +122,37 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
   });
 
   check("Claude Code itself (`claude -p`) reaches the Anthropic API upstream through egress, trusting the bottle CA, with the injected token", async (t, h, A) => {
-    // The fake upstream echoes JSON, not the Messages API, so claude reports an error; what
-    // matters is what reached the upstream: the real client's request, over TLS egress minted,
-    // carrying the real token egress injected in place of the placeholder.
+    // The fake upstream answers Claude Code as a (scripted) Messages API: the real client's
+    // requests pass egress's LLM guard, over TLS egress minted, carrying the real token egress
+    // injected in place of the placeholder, and its answer streams back.
     const before = (await h.internet.log("web")).length;
     const r = await docker(["exec", A.containers.agent!.name, "timeout", "60", "claude", "-p", "say hi", "--max-turns", "1"], { timeoutMs: 75_000 });
     t.log(`claude exit ${r.code}: ${(r.stdout + r.stderr).trim().split("\n").slice(-2).join(" / ").slice(0, 200)}`);
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /hi from the fake Messages API/, "the answer came back through egress");
     const seen = (await h.internet.log("web")).slice(before).filter((e) => String(e.path).startsWith("/v1/messages"));
     t.true(seen.length > 0, "claude's request reached the upstream");
     t.true(seen.every((e) => e.headers?.authorization === `Bearer ${A.token}`), "every request carried the injected token, none the placeholder");
     t.false(JSON.stringify(seen).includes("claude-bottle-placeholder"), "the placeholder never left the bottle");
+  });
+
+  check("Claude Code's WebSearch tool works through the LLM guard: its web_search sub-request (a server tool, on by default) reaches the API", async (t, h, A) => {
+    const before = (await h.internet.log("web")).length;
+    const r = await docker(["exec", A.containers.agent!.name, "timeout", "90", "claude", "-p", "E2E-WEBSEARCH: search the web for claude bottle", "--allowedTools", "WebSearch", "--max-turns", "5"], { timeoutMs: 105_000 });
+    t.log(`claude exit ${r.code}: ${(r.stdout + r.stderr).trim().split("\n").slice(-2).join(" / ").slice(0, 200)}`);
+    const seen = (await h.internet.log("web")).slice(before).filter((e) => String(e.path).startsWith("/v1/messages"));
+    const tools = (e: LogEntry) => {
+      try {
+        return (JSON.parse(e.body ?? "").tools ?? []) as { type?: string; name?: string }[];
+      } catch {
+        return [];
+      }
+    };
+    const sub = seen.filter((e) => tools(e).some((x) => String(x.type).startsWith("web_search_")));
+    t.log(`requests: ${seen.length}; web_search sub-requests: ${sub.length} (${sub.flatMap(tools).map((x) => x.type).join(", ")})`);
+    t.is(sub.length, 1, "the sub-request carrying the web_search server tool passed the guard and reached the upstream");
+    t.true(seen.some((e) => /e2e search result/.test(e.body ?? "")), "its result went back into the conversation");
+    t.is(r.code, 0, r.stdout + r.stderr);
   });
 
   check("`claude mcp list` in the agent shows supervise connected", async (t, _h, A) => {

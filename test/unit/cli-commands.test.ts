@@ -236,7 +236,7 @@ test("seal: a hand-edited routes.yaml is validated and re-sealed; an invalid edi
   t.regex(r.out[0]!, /^sealed .*routes\.yaml of dev-coder \(# claude-bottle-sha256: [0-9a-f]{64}\); the sidecar reloads it on the file change$/);
   t.true(parseRoutesYaml(fs.readFileSync(file, "utf8")).routes.some((x) => x.host === "github.example.org"));
   // An edit the reader would refuse is not sealed (the file stays as it was).
-  fs.writeFileSync(file, withoutSeal(before) + "  - host: \"*.com\"\n    path_allowlist: [/]\n    methods: [GET]\n");
+  fs.writeFileSync(file, withoutSeal(before).replace("\nroutes:\n", '\nroutes:\n  - host: "*.com"\n    path_allowlist: [/]\n    methods: [GET]\n'));
   const bad = await run(home, "seal", "dev", "routes.yaml");
   t.is(bad.code, 1);
   t.regex(bad.err[0]!, /routes\[\d+\]\.host: "\*\.com" is too broad/);

@@ -89,7 +89,7 @@ test("networks from the program's pool: deterministic slots in fleet order, no t
 
 test("approvals persist per bottle: bottle.json names the bottle's own stack config keys", (t) => {
   const record = JSON.parse(regs.find((r) => r.type === "pulumi-nodejs:dynamic:Resource" && r.inputs.kind === "bottle-record" && r.inputs.stateContainer.includes("dev-coder"))!.inputs.content);
-  t.deepEqual(record.configKeys, { egress_routes: "routes.coder", pipelock_allowlist: "pipelockAllowlist.coder", capability: "capabilityDockerfile.coder" });
+  t.deepEqual(record.configKeys, { egress_routes: "routes.coder", pipelock_allowlist: "pipelockAllowlist.coder", capability: "capabilityDockerfile.coder", server_tools: "serverTools.coder" });
 });
 
 test("SubnetPool: /26 triples by slot, a capacity, names hashed to stable slots, mistakes refused", (t) => {

@@ -1,6 +1,7 @@
 // The manifest is the user's interface: every mistake must name the file, the key path
 // and what was expected. Each case is one broken manifest.
 import test from "ava";
+import { HTTP_METHODS } from "../../contracts/routes.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { loadManifest, mergeExtraHosts, resolveBottle, DEFAULT_MANIFEST_FILE } from "../../components/manifest/load.ts";
@@ -18,7 +19,7 @@ interface Case {
   agents?: Record<string, string>;
   env?: Record<string, string>;
   agent?: string;
-  overrides?: { routes?: unknown; pipelockAllowlist?: unknown };
+  overrides?: { routes?: unknown; pipelockAllowlist?: unknown; serverTools?: unknown };
   /** Every string must appear in the error message. */
   expect: string[];
   /** What the message must name as the place: the manifest file (default), the agent file, or the stack config key. */
@@ -39,6 +40,9 @@ const cases: Case[] = [
   { title: "path without leading slash", manifest: route("          path_allowlist: [repos/x]\n"), expect: ["bottles.dev.egress.routes[0].path_allowlist[0]", 'starting with "/"'] },
   { title: "empty method list", manifest: route("          methods: []\n"), expect: ["bottles.dev.egress.routes[0].methods", ">=1"] },
   { title: "token_ref that is not a variable name", manifest: route("          auth: { scheme: bearer, token_ref: my-token }\n"), expect: ["routes[0].auth.token_ref", "environment variable name"] },
+  { title: "unknown server-tool switch", manifest: "bottles:\n  dev:\n    egress:\n      server_tools: { web_serch: false }\n", expect: ["bottles.dev.egress.server_tools.web_serch", 'did you mean "web_search"'] },
+  { title: "server-tool switch that is not a boolean", manifest: "bottles:\n  dev:\n    egress:\n      server_tools: { code_execution: yes please }\n", expect: ["bottles.dev.egress.server_tools.code_execution", "expected boolean"] },
+  { title: "server-tool switches from the stack config", manifest: "bottles:\n  dev: {}\n", overrides: { serverTools: '{"web_fetch": true}' }, expect: ["stack config claude-bottle:serverTools", 'unknown key "web_fetch"'], at: "stack" },
   { title: "role without auth", manifest: route("          role: claude_code_oauth\n"), expect: ["bottles.dev.egress.routes[0].auth", "needs auth"] },
   { title: "oauth role with the wrong scheme", manifest: route("          role: claude_code_oauth\n          auth: { scheme: token, token_ref: T }\n"), env: { T: "x" }, expect: ["routes[0].auth.scheme", 'expected scheme "bearer"'] },
   { title: "unknown role", manifest: route("          role: admin\n"), expect: ["routes[0].role", "claude_code_oauth"] },
@@ -144,6 +148,18 @@ test("stack-config overrides replace the manifest's routes and allowlist", (t) =
   t.deepEqual(spec.policy.pipelock_allowlist, ["extra.example.com"]);
   t.deepEqual(Object.keys(spec.tokens), ["CLAUDE_CODE_OAUTH_TOKEN"], "a token no route needs is not read");
   t.true(fs.existsSync(path.dirname(file)));
+});
+
+test("server-tool switches: manifest defaults keep WebSearch on and code execution off; the stack config's approved switches win over the manifest's and over any the approved routes carried", (t) => {
+  const plain = resolveBottle(loadManifest(rawManifest("bottles:\n  dev: {}\n", { "a.md": "---\nbottle: dev\n---\nHi.\n" })), { env: {} });
+  t.deepEqual(plain.routes.server_tools, { web_search: true, code_execution: false });
+  const file = rawManifest("bottles:\n  dev:\n    egress:\n      server_tools: { web_search: false }\n", { "a.md": "---\nbottle: dev\n---\nHi.\n" });
+  t.deepEqual(resolveBottle(loadManifest(file), { env: {} }).routes.server_tools, { web_search: false, code_execution: false });
+  const spec = resolveBottle(loadManifest(file), {
+    env: {},
+    overrides: { routes: { version: 1, routes: [{ host: "x.example.com" }], server_tools: { web_search: true, code_execution: true } }, serverTools: '{"web_search": false, "code_execution": true}' },
+  });
+  t.deepEqual(spec.routes, { version: 1, routes: [{ host: "x.example.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }], server_tools: { web_search: false, code_execution: true } });
 });
 
 test("agent skills are read from directories next to the agent file", (t) => {

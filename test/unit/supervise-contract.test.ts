@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
 import { EMPTY_POLICY, ExtraAllowlistSchema, pipelockConfigFor } from "../../contracts/policy.ts";
-import { planChange, PROPOSAL_KINDS, proposalKey, rebaseRoutes, type LiveState, type ProposalKind } from "../../contracts/proposals.ts";
-import { parseRoutesDocument } from "../../contracts/routes.ts";
+import { planChange, PROPOSAL_KINDS, proposalKey, rebaseRoutes, type LiveState, type ProposalChange, type ProposalKind } from "../../contracts/proposals.ts";
+import { HTTP_METHODS, parseRoutesDocument } from "../../contracts/routes.ts";
 import { superviseSettingsFromEnv, superviseSettingsToEnv } from "../../contracts/supervise.ts";
 import { ConfigError, parseWith } from "../../contracts/validation.ts";
 import { appendAudit, readAudit, verifyAudit } from "../../store/audit.ts";
@@ -120,6 +120,28 @@ test("plan: an allowlist change rewrites the live policy; pipelock.yaml is rende
   t.is(files[1]!.after, pipelockConfigToYaml(pipelock));
 });
 
+test("server tools: the tool names only what changes; the plan flips those switches in routes.yaml and nothing else; route proposals leave them alone", (t) => {
+  const live: LiveState = { ...EMPTY, routes: parseRoutesDocument({ routes: [{ host: "api.anthropic.com" }], server_tools: { web_search: true, code_execution: false } }) };
+  const change = asTool("server_tools", { server_tools: { code_execution: true } }, live) as ProposalChange;
+  t.deepEqual(change, { kind: "server_tools", server_tools: { web_search: true, code_execution: true }, base: { web_search: true, code_execution: false } });
+  t.is(asTool("server_tools", { server_tools: { web_search: true } }, live), undefined, "already in effect");
+  t.throws(() => asTool("server_tools", { server_tools: {} }, live), { message: /name at least one switch \(web_search, code_execution\)/ });
+  t.throws(() => asTool("server_tools", { server_tools: { web_fetch: true } }, live), { message: /unknown key "web_fetch"/ });
+  // Meanwhile the operator switched web_search off by hand: the proposal only brings code_execution.
+  const moved: LiveState = { ...live, routes: { ...live.routes, server_tools: { web_search: false, code_execution: false } } };
+  const plan = planChange(change, moved);
+  t.deepEqual(plan.next.routes.server_tools, { web_search: false, code_execution: true });
+  t.deepEqual(plan.next.routes.routes, live.routes.routes);
+  t.deepEqual(plan.summary, ["~ server tool code_execution: off → on"]);
+  t.deepEqual(fileChanges(moved, plan.next).map((f) => f.name), ["routes.yaml"], "egress reloads it; pipelock is untouched");
+  t.deepEqual(PROPOSAL_KINDS.server_tools.configValue(plan.next, { dockerfileFile: "" }), { web_search: false, code_execution: true });
+  // A routes proposal carries whatever switches the agent sent; the live ones stay, and are not persisted under "routes".
+  const routesChange = asTool("egress_routes", { routes: { version: 1, routes: [{ host: "api.anthropic.com" }, { host: "x.example.com" }], server_tools: { web_search: true, code_execution: true } } }, moved) as ProposalChange;
+  const routesPlan = planChange(routesChange, moved);
+  t.deepEqual(routesPlan.next.routes.server_tools, { web_search: false, code_execution: false });
+  t.deepEqual(PROPOSAL_KINDS.egress_routes.configValue(routesPlan.next, { dockerfileFile: "" }), { version: 1, routes: [{ host: "api.anthropic.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }, { host: "x.example.com", path_allowlist: ["/"], methods: [...HTTP_METHODS] }] });
+});
+
 test("plan: removing a route keeps its host in pipelock when it is also an extra (no subtraction)", (t) => {
   const live: LiveState = { routes: doc([{ host: "github.com" }, { host: "pypi.example.org" }]), policy: { version: 1, pipelock_allowlist: ["github.com"], ssrf_ip_allowlist: [] }, dockerfile: null };
   const plan = planChange({ kind: "egress_routes", routes: doc([{ host: "pypi.example.org" }]), base: live.routes }, live);
@@ -134,8 +156,8 @@ test("plan: removing a route keeps its host in pipelock when it is also an extra
 
 test("plan: every kind names the stack config key it persists, and the MCP tool that proposes it", (t) => {
   const keys = Object.values(PROPOSAL_KINDS).map((k) => k.configKey);
-  t.deepEqual(keys, ["routes", "pipelockAllowlist", "capabilityDockerfile"]);
-  t.deepEqual(Object.values(PROPOSAL_KINDS).map((k) => k.tool.name), ["propose_egress_routes", "propose_pipelock_allowlist", "propose_capability"]);
+  t.deepEqual(keys, ["routes", "pipelockAllowlist", "serverTools", "capabilityDockerfile"]);
+  t.deepEqual(Object.values(PROPOSAL_KINDS).map((k) => k.tool.name), ["propose_egress_routes", "propose_pipelock_allowlist", "propose_server_tools", "propose_capability"]);
 });
 
 test("decisions are written once; the second writer is told", async (t) => {

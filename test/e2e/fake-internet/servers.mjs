@@ -3,6 +3,8 @@
 //                           …/__bytes/<N> streams N bytes, …/__sha256 answers the body's size and sha256
 //                           (the request's credential reflected in x-echo-authorization; the
 //                           echo compressed when the request says x-echo-encoding: gzip|deflate|br)
+//                           Claude Code itself (user-agent claude-cli/…) POSTing to /v1/messages gets
+//                           a scripted Messages API answer instead (messagesApi below)
 //   node servers.mjs sink — records every TCP connection / UDP datagram on many ports
 // Everything received is appended as JSON lines to /srv/log/<name>.jsonl (read by the suite
 // with `docker exec cat`).
@@ -50,6 +52,49 @@ function digest(proto, req, res) {
   });
 }
 
+/**
+ * A scripted stand-in for the Messages API, just enough for `claude -p` to finish a turn and
+ * for its WebSearch tool to run: a request whose tools hold a web_search server tool (Claude
+ * Code's WebSearch sub-request) gets a text answer; a conversation that asks for
+ * "E2E-WEBSEARCH" gets a WebSearch tool call (after a ToolSearch call loading it, when Claude
+ * Code defers it), once; everything else gets "hi". Answers stream (SSE) when asked to, as
+ * the API's streaming events (message_start … message_stop).
+ */
+function messagesApi(body, res) {
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  const convo = JSON.stringify(body.messages ?? []);
+  const has = (n) => tools.some((t) => t.name === n);
+  let blocks = [{ type: "text", text: "hi from the fake Messages API" }];
+  let stop = "end_turn";
+  if (tools.some((t) => String(t.type ?? "").startsWith("web_search_"))) blocks = [{ type: "text", text: "e2e search result: nothing found" }];
+  else if (convo.includes("E2E-WEBSEARCH") && !convo.includes("toolu_e2e_ws")) {
+    if (has("WebSearch") && (!has("ToolSearch") || convo.includes("toolu_e2e_ts"))) blocks = [{ type: "tool_use", id: "toolu_e2e_ws", name: "WebSearch", input: { query: "claude bottle e2e" } }];
+    else if (has("ToolSearch") && !convo.includes("toolu_e2e_ts")) blocks = [{ type: "tool_use", id: "toolu_e2e_ts", name: "ToolSearch", input: { query: "select:WebSearch", max_results: 1 } }];
+    if (blocks[0].type === "tool_use") stop = "tool_use";
+  }
+  const message = { id: `msg_e2e_${Date.now()}`, type: "message", role: "assistant", model: body.model ?? "e2e", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } };
+  if (!body.stream) {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ ...message, content: blocks, stop_reason: stop }));
+  }
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  const ev = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  ev("message_start", { message });
+  blocks.forEach((b, index) => {
+    if (b.type === "text") {
+      ev("content_block_start", { index, content_block: { type: "text", text: "" } });
+      ev("content_block_delta", { index, delta: { type: "text_delta", text: b.text } });
+    } else {
+      ev("content_block_start", { index, content_block: { ...b, input: {} } });
+      ev("content_block_delta", { index, delta: { type: "input_json_delta", partial_json: JSON.stringify(b.input) } });
+    }
+    ev("content_block_stop", { index });
+  });
+  ev("message_delta", { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 1 } });
+  ev("message_stop", {});
+  res.end();
+}
+
 function echo(proto) {
   return (req, res) => {
     const big = /\/__bytes\/(\d+)$/.exec(req.url.split("?")[0]);
@@ -62,6 +107,13 @@ function echo(proto) {
       const sni = req.socket.servername;
       const entry = { proto, method: req.method, path: req.url, headers: req.headers, body, sni, from: req.socket.remoteAddress };
       record(entry);
+      if (req.method === "POST" && (req.url ?? "").startsWith("/v1/messages") && String(req.headers["user-agent"] ?? "").startsWith("claude-cli/")) {
+        try {
+          return messagesApi(JSON.parse(body), res);
+        } catch {
+          /* not JSON: echo it */
+        }
+      }
       // Like many real upstreams, also reflect the credential in a response header, and compress
       // the echo when asked (x-echo-encoding: gzip | deflate | br), so egress's redaction is tested
       // on what such upstreams send.

@@ -1,6 +1,6 @@
 // Generic test upstream (not egress-specific): an HTTPS (and optional cleartext) server on
 // 127.0.0.1 with its own CA that
-//   - echoes the request (method, url, raw headers, TLS SNI, body size) as JSON on any path,
+//   - echoes the request (method, url, raw headers, TLS SNI, body size and SHA-256) as JSON on any path,
 //     under /reflect/<coding> also in a response header and content-encoded (gzip, deflate, br)
 //     — what an upstream that reflects request headers looks like,
 //   - serves git smart-HTTP (git http-backend as CGI, push enabled) under /git/,
@@ -136,9 +136,10 @@ export async function startTestUpstream(): Promise<TestUpstream> {
       return void res.end(body);
     }
     let size = 0;
-    req.on("data", (c: Buffer) => (size += c.length));
+    const hash = crypto.createHash("sha256");
+    req.on("data", (c: Buffer) => ((size += c.length), hash.update(c)));
     req.on("end", () => {
-      const body = JSON.stringify({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, headers: req.headers, sni, bodyBytes: size });
+      const body = JSON.stringify({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, headers: req.headers, sni, bodyBytes: size, bodySha256: hash.digest("hex") });
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-upstream": "yes" });
       res.end(body);
     });
