@@ -2,6 +2,7 @@
 export { Bottle, type BottleArgs } from "./bottle.ts";
 export { BottleNetworks } from "./networks.ts";
 export { BottleState, dockerEndpointOf } from "./state.ts";
+export { DockerHost, type DockerHostArgs } from "./host.ts";
 export { SubnetPool, type BottleSubnets, type SubnetPoolArgs } from "./subnets.ts";
 export { CertificateAuthority } from "./ca.ts";
 export { Pipelock } from "./pipelock.ts";

@@ -9,9 +9,10 @@ import { stateLayout, type StateLayout } from "../store/layout.ts";
 
 /**
  * The Docker engine a resource's docker provider targets, in the provider's own settings: the
- * explicit provider the resource got (opts `provider`/`providers`, inherited through `parent`),
- * else the default provider's stack config (`docker:host`, `docker:context`, `docker:certPath`),
- * else what that provider falls back to (defaultEndpoint). TLS material given inline
+ * explicit provider the resource got (opts `provider`/`providers`, inherited through `parent`) —
+ * a DockerHost's plain settings, or a plain docker.Provider's read back as outputs — else the
+ * default provider's stack config (`docker:host`, `docker:context`, `docker:certPath`), else what
+ * that provider falls back to (defaultEndpoint). TLS material given inline
  * (caMaterial/certMaterial/keyMaterial) is refused: the docker CLI, which reaches the state
  * container and the sidecars' logs, takes it only as files (certPath).
  */
@@ -23,7 +24,8 @@ export function dockerEndpointOf(resource: pulumi.Resource, env: NodeJS.ProcessE
     const clean: DockerEndpoint = Object.fromEntries(Object.entries(ep).filter(([, v]) => typeof v === "string" && v !== "")) as DockerEndpoint;
     return clean.host || clean.context ? clean : { ...defaultEndpoint(env), ...clean };
   };
-  const provider = resource.getProvider(DOCKER_TYPES.container) as docker.Provider | undefined;
+  const provider = resource.getProvider(DOCKER_TYPES.container) as (docker.Provider & { claudeBottleEndpoint?: DockerEndpoint }) | undefined;
+  if (provider?.claudeBottleEndpoint) return pulumi.output(settled(provider.claudeBottleEndpoint));
   if (!provider) {
     const config = new pulumi.Config("docker");
     inline(Boolean(config.get("caMaterial") || config.get("certMaterial")));

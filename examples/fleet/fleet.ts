@@ -1,14 +1,13 @@
 // A fleet: one Pulumi program, many bottles, over several Docker hosts. Each host gets its own
-// docker.Provider (handed to its bottles through component opts, and from them to every child
-// through `parent`); each bottle its own subnets from a pool the program owns (SubnetPool), so
+// docker provider (a DockerHost, handed to its bottles through component opts, and from them to
+// every child through `parent`); each bottle its own subnets from a pool the program owns (SubnetPool), so
 // a host holds as many bottles as its memory allows, not Docker's default pools' ~10. Approvals
 // persist per bottle (`claude-bottle:routes.<identity>`, …), and `npx bottle pending` lists the
 // whole fleet, with the host each bottle is on, from any machine whose docker contexts reach
 // the hosts (README, "Remote hosts and fleets").
 import * as pulumi from "@pulumi/pulumi";
-import * as docker from "@pulumi/docker";
 import path from "node:path";
-import { Bottle, ConfigError, SubnetPool, baseImagesOf, daemonPlatform, dockerSeams, loadManifest, resolveBottle, resolveRuntime, stackConfigKeys, type SubnetPoolArgs } from "claude-bottle";
+import { Bottle, ConfigError, DockerHost, SubnetPool, baseImagesOf, daemonPlatform, dockerSeams, loadManifest, resolveBottle, resolveRuntime, stackConfigKeys, type SubnetPoolArgs } from "claude-bottle";
 
 /** One Docker host of the fleet and the agents it runs (each agent in its own bottle). */
 export interface FleetHost {
@@ -46,7 +45,7 @@ export function fleetProgram(opts: FleetOptions) {
   const bottles: Record<string, Record<string, pulumi.Input<unknown>>> = {};
   try {
     for (const host of opts.hosts) {
-      const provider = new docker.Provider(host.name, host.docker ?? {});
+      const provider = new DockerHost(host.name, host.docker ?? {});
       const endpoint = host.docker && (host.docker.host || host.docker.context) ? host.docker : undefined;
       const platform = daemonPlatform(endpoint);
       for (const agent of host.agents) {

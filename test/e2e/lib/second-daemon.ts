@@ -156,6 +156,26 @@ export async function startSecondDaemon(opts: { log?: (s: string) => void } = {}
   }
 }
 
+/**
+ * The named stages of multi-stage builds, each built here with `--target` and the build's own
+ * inputs and tagged `<tagPrefix><n>`: a stage's chain is not in the final image's history, and B
+ * needs it cached too. Same inputs, same steps: these are cache hits on this engine.
+ */
+export async function stageImages(builds: { dockerfile: string; context: string; args?: Record<string, string>; platform?: string }[], tagPrefix: string): Promise<string[]> {
+  const tags: string[] = [];
+  for (const b of builds) {
+    const stages = [...fs.readFileSync(b.dockerfile, "utf8").matchAll(/^FROM\s+\S+\s+AS\s+([A-Za-z0-9_.-]+)\s*$/gim)].map((m) => m[1]!);
+    for (const stage of stages) {
+      const tag = `${tagPrefix}${tags.length}`;
+      const args = ["build", "--force-rm", "-q", "--target", stage, "-t", tag, "-f", b.dockerfile, ...Object.entries(b.args ?? {}).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]), ...(b.platform ? ["--platform", b.platform] : []), b.context];
+      const r = await docker(args, { timeoutMs: 30 * 60_000 });
+      if (r.code !== 0) throw new Error(`docker build --target ${stage} (${b.dockerfile}): ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" ")}`);
+      tags.push(tag);
+    }
+  }
+  return tags;
+}
+
 /** The local images of a legacy build chain: the image and every ancestor this engine has an id for. */
 async function chain(image: string): Promise<string[]> {
   const r = await docker(["history", "-q", "--no-trunc", image]);
