@@ -87,6 +87,8 @@ export interface PersistOptions {
 
 export async function persistStackConfig(target: StackTarget, values: Record<string, unknown>, opts: PersistOptions = {}): Promise<PersistResult> {
   const keys = Object.keys(values).join(", ");
+  // bottle.json names the directory on the machine that runs `pulumi up`; the operator may be elsewhere
+  if (!fs.existsSync(target.projectDir)) throw new Error(`the stack's project directory ${target.projectDir} is not on this machine: approve from the machine that runs \`pulumi up\` for stack ${target.stack}, or set ${keys} there by hand`);
   const usePulumi = opts.usePulumi ?? onPath("pulumi") !== undefined;
   if (usePulumi) {
     try {

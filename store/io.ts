@@ -129,7 +129,7 @@ function ifExists<T>(read: () => T): T | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mkdir is atomic on every filesystem, bind mounts included: the directory is the lock. */
+/** mkdir is atomic on every filesystem, volumes included: the directory is the lock (store/docker.ts takes the same one through the state container). */
 async function withLock<T>(lock: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
   const deadline = Date.now() + (opts.waitMs ?? 10_000);
   fs.mkdirSync(path.dirname(lock), { recursive: true });
