@@ -12,10 +12,14 @@ import { installMocks, settle, unwrap, type Registration } from "../helpers/pulu
 import { DOCKER_TYPES } from "../../contracts/docker.ts";
 import { buildSidecars } from "../../sidecars/build.ts";
 import { SubnetPool, parseCidr } from "../../components/subnets.ts";
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
 
 await buildSidecars();
 const mocks = await installMocks();
 const { fleetProgram } = await import("../../examples/fleet/fleet.ts");
+const { dockerEndpointOf } = await import("../../components/state.ts");
+const { DockerHost } = await import("../../components/host.ts");
 
 const B_HOST = "unix:///run/cbtest-unit-b/docker.sock";
 
@@ -112,4 +116,27 @@ test("SubnetPool: /26 triples by slot, a capacity, names hashed to stable slots,
   t.throws(() => new SubnetPool({ cidr: "10.200.0.0/16", networkPrefix: 30 }), { message: /between the pool's \/16 and 29/ });
   t.throws(() => new SubnetPool({ cidr: "300.1.0.0/16" }), { message: /expected an IPv4 CIDR/ });
   t.throws(() => new SubnetPool({ cidr: "10.9.0.0/25", networkPrefix: 26 }), { message: /too small for one bottle/ });
+});
+
+class Holder extends pulumi.ComponentResource {
+  constructor(name: string, opts: pulumi.ComponentResourceOptions) {
+    super("cbtest:index:Holder", name, {}, opts);
+  }
+}
+/** An Output's value, or its error (the Output's own promises: apply callbacks never see a rejection; each is handled here). */
+const settled = (o: pulumi.Output<unknown>) => {
+  const x = o as any;
+  for (const p of [x.isKnown, x.isSecret, x.allResources?.()]) p?.catch?.(() => undefined);
+  return x.promise() as Promise<unknown>;
+};
+
+test("dockerEndpointOf: a DockerHost's plain settings; a plain docker.Provider's read back as outputs; a child inherits its parent's; inline TLS material refused", async (t) => {
+  t.deepEqual(await settled(dockerEndpointOf(new Holder("h1", { provider: new DockerHost("dh", { host: "ssh://me@box", sshOpts: ["-p", "2222"] }) }))), { host: "ssh://me@box" });
+  const plain = new docker.Provider("plain", { host: "tcp://box:2376", certPath: "/certs/box" });
+  const parent = new Holder("h2", { providers: [plain] });
+  t.deepEqual(await settled(dockerEndpointOf(new Holder("h2-child", { parent }))), { host: "tcp://box:2376", certPath: "/certs/box" }, "through `parent`");
+  const ctx = new docker.Provider("ctx", { context: "box" });
+  t.deepEqual(await settled(dockerEndpointOf(new Holder("h3", { provider: ctx }))), { context: "box" });
+  const inline = new docker.Provider("inline", { host: "tcp://box:2376", caMaterial: "-----BEGIN CERTIFICATE-----" });
+  await t.throwsAsync(settled(dockerEndpointOf(new Holder("h4", { provider: inline }))), { message: /takes TLS material as files: set the docker provider's `certPath`/ });
 });
