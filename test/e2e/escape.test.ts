@@ -722,7 +722,7 @@ function registerHardeningAttacks(): void {
     run: async () => {
       const file = stateLayout(A.stateDir).routesFile;
       const good = fs.readFileSync(file, "utf8");
-      const body = withoutSeal(good) + "  - host: \"*.com\"\n    path_allowlist:\n      - /\n    methods:\n      - GET\n";
+      const body = withoutSeal(good).replace("\nroutes:\n", '\nroutes:\n  - host: "*.com"\n    path_allowlist:\n      - /\n    methods:\n      - GET\n');
       writeFileAtomic(file, seal(body), 0o644);
       await docker(reloadCommand(A.containers.egress!.name));
       await sleep(1500);
