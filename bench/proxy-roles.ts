@@ -44,13 +44,13 @@ export async function upstreamRole(dir: string, names: string[], handler: (req: 
   server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
 }
 
-/** Role: the real EgressProxy in direct mode, every host dialled to the upstream; its CA goes to `<dir>/egress-ca.pem`. */
-export async function egressRole(dir: string, upstreamPort: number, routes: unknown, tokens: Record<string, string> = {}): Promise<void> {
+/** Role: the real EgressProxy in direct mode, every host dialled to the upstream; its CA goes to `<dir>/<caFile>`. */
+export async function egressRole(dir: string, upstreamPort: number, routes: unknown, tokens: Record<string, string> = {}, caFile = "egress-ca.pem"): Promise<void> {
   const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
   const { parseRoutesDocument } = await import("../contracts/routes.ts");
   const { createTestCa } = await import("../test/integration/helpers/tls.ts");
   const ca = await createTestCa("bench egress CA");
-  fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);
+  fs.writeFileSync(path.join(dir, caFile), ca.certPem);
   const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
   const proxy = new EgressProxy({
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
