@@ -14,7 +14,7 @@
 // 16 KiB gzip body (passed through compressed on the plain route, decoded and redacted on the
 // other); --write replaces the egress-redaction section.
 import { spawn, type ChildProcess } from "node:child_process";
-import { egressRole, openTls, pct, spawnRole, upstreamRole } from "./proxy-roles.ts";
+import { egressRole, exchange, openTls, pct, spawnRole, upstreamRole } from "./proxy-roles.ts";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -68,34 +68,8 @@ function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
   return openTls({ servername: HOST, upstreamPort: a.upstreamPort, proxyPort: a.proxyPort, connectTarget: a.connectTarget }, ca);
 }
 
-/** One GET on a kept-alive socket; resolves when the whole body (content-length or chunked) is in. */
-function get(sock: tls.TLSSocket, target = "/bench"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (c: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, c]) : c;
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      if (!head.startsWith("HTTP/1.1 200")) return done(new Error(head.split("\r\n")[0]));
-      if (/transfer-encoding:\s*chunked/i.test(head)) {
-        if (buf.length >= end + 9 && buf.subarray(buf.length - 5).toString("latin1") === "0\r\n\r\n") done();
-        return;
-      }
-      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
-      if (Number.isNaN(len)) return done(new Error("no content-length"));
-      if (buf.length - end - 4 >= len) done();
-    };
-    const done = (e?: Error) => {
-      sock.off("data", onData);
-      sock.off("error", done);
-      e ? reject(e) : resolve();
-    };
-    sock.on("data", onData);
-    sock.once("error", done);
-    sock.write(`GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nAccept-Encoding: gzip\r\n\r\n`);
-  });
-}
+/** One GET on a kept-alive socket; resolves when the whole body is in. */
+const get = (sock: tls.TLSSocket, target = "/bench") => exchange(sock, `GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nAccept-Encoding: gzip\r\n\r\n`);
 
 async function roleClient(a: ClientArgs): Promise<void> {
   const ca = fs.readFileSync(a.caFile, "utf8");

@@ -99,7 +99,7 @@ export function openTls(leg: Leg, ca: string): Promise<tls.TLSSocket> {
   });
 }
 
-/** Send one request on a kept-alive socket; resolves when the whole (content-length) 200 response is in. */
+/** Send one request on a kept-alive socket; resolves when the whole 200 response (content-length or chunked) is in. */
 export function exchange(sock: tls.TLSSocket, request: Buffer | string): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -109,6 +109,11 @@ export function exchange(sock: tls.TLSSocket, request: Buffer | string): Promise
       if (end < 0) return;
       const head = buf.subarray(0, end).toString("latin1");
       if (!head.startsWith("HTTP/1.1 200")) return done(new Error(`${head.split("\r\n")[0]} ${buf.subarray(end + 4, end + 300)}`));
+      // chunked (e.g. a body egress relays decoded): complete at the last-chunk marker
+      if (/transfer-encoding:\s*chunked/i.test(head)) {
+        if (buf.length >= end + 9 && buf.subarray(buf.length - 5).toString("latin1") === "0\r\n\r\n") done();
+        return;
+      }
       const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
       if (Number.isNaN(len)) return done(new Error("no content-length"));
       if (buf.length - end - 4 >= len) done();
