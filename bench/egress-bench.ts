@@ -14,8 +14,8 @@
 // 16 KiB gzip body (passed through compressed on the plain route, decoded and redacted on the
 // other); --write replaces the egress-redaction section.
 import { spawn, type ChildProcess } from "node:child_process";
+import { egressRole, exchange, openTls, pct, spawnRole, upstreamRole } from "./proxy-roles.ts";
 import fs from "node:fs";
-import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -23,7 +23,6 @@ import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "..");
 const BODY_BYTES = 1024;
 const GZ_TEXT_BYTES = 16 * 1024;
 const HOST = "localhost";
@@ -33,43 +32,23 @@ const BENCH_TOKEN = "sk-ant-oat01-bench-0123456789abcdef0123456789abcdef";
 // Roles run in child processes.
 
 async function roleUpstream(dir: string): Promise<void> {
-  const { createTestCa, createLeaf } = await import("../test/integration/helpers/tls.ts");
-  const ca = await createTestCa("bench upstream CA");
-  const leaf = await createLeaf(ca, [HOST, "127.0.0.1"]);
-  fs.writeFileSync(path.join(dir, "upstream-ca.pem"), ca.certPem);
   const body = Buffer.alloc(BODY_BYTES, 97);
   // Text that compresses like JSON does (about 4:1), gzip'd once.
   const words = ["route", "egress", "token", "value", "host", "path", "method", "allow", "bottle", "agent"];
   let text = "";
   for (let i = 0; text.length < GZ_TEXT_BYTES; i++) text += `{"id":${i},"k":"${words[i % 10]}-${(i * 7919) % 10007}"},`;
   const gz = (await import("node:zlib")).gzipSync(Buffer.from(text.slice(0, GZ_TEXT_BYTES)));
-  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+  await upstreamRole(dir, [HOST, "127.0.0.1"], (req, res) => {
     req.resume();
     const gzipped = req.url === "/bench-gz";
     res.writeHead(200, { "content-type": gzipped ? "application/json" : "application/octet-stream", "content-length": (gzipped ? gz : body).length, ...(gzipped ? { "content-encoding": "gzip" } : {}) });
     res.end(gzipped ? gz : body);
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
 }
 
-async function roleEgress(dir: string, upstreamPort: number, inject = false): Promise<void> {
-  const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
-  const { parseRoutesDocument } = await import("../contracts/routes.ts");
-  const { createTestCa } = await import("../test/integration/helpers/tls.ts");
-  const ca = await createTestCa("bench egress CA");
-  fs.writeFileSync(path.join(dir, inject ? "egress-inject-ca.pem" : "egress-ca.pem"), ca.certPem);
-  const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
-  const proxy = new EgressProxy({
-    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
-    routes: parseRoutesDocument({ version: 1, routes: [{ host: HOST, ...(inject ? { auth: { scheme: "bearer", token_ref: "BENCH_TOKEN" } } : {}) }] }),
-    tokens: inject ? { BENCH_TOKEN } : {},
-    upstreamCa: [fs.readFileSync(path.join(dir, "upstream-ca.pem"), "utf8")],
-    dial: () => ({ host: "127.0.0.1", port: upstreamPort }),
-    audit: (e) => audit.write(JSON.stringify(e) + "\n"),
-  });
-  const addr = await proxy.listen(0, "127.0.0.1");
-  process.stdout.write(JSON.stringify({ port: addr.port }) + "\n");
+function roleEgress(dir: string, upstreamPort: number, inject = false): Promise<void> {
+  const route = { host: HOST, ...(inject ? { auth: { scheme: "bearer", token_ref: "BENCH_TOKEN" } } : {}) };
+  return egressRole(dir, upstreamPort, { version: 1, routes: [route] }, inject ? { BENCH_TOKEN } : {}, inject ? "egress-inject-ca.pem" : "egress-ca.pem");
 }
 
 interface ClientArgs {
@@ -86,58 +65,11 @@ interface ClientArgs {
 }
 
 function openConn(a: ClientArgs, ca: string): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const startTls = (raw?: net.Socket) => {
-      const t = tls.connect(raw ? { socket: raw, servername: HOST, ca } : { host: "127.0.0.1", port: a.upstreamPort, servername: HOST, ca });
-      t.setNoDelay(true);
-      t.once("secureConnect", () => resolve(t));
-      t.once("error", reject);
-    };
-    if (!a.proxyPort) return startTls();
-    const raw = net.connect(a.proxyPort, "127.0.0.1");
-    raw.setNoDelay(true);
-    raw.once("error", reject);
-    raw.write(`CONNECT ${a.connectTarget} HTTP/1.1\r\nHost: ${a.connectTarget}\r\n\r\n`);
-    let buf = "";
-    const onData = (c: Buffer) => {
-      buf += c.toString("latin1");
-      if (!buf.includes("\r\n\r\n")) return;
-      raw.off("data", onData);
-      if (!/^HTTP\/1\.[01] 200/.test(buf)) return reject(new Error(buf));
-      startTls(raw);
-    };
-    raw.on("data", onData);
-  });
+  return openTls({ servername: HOST, upstreamPort: a.upstreamPort, proxyPort: a.proxyPort, connectTarget: a.connectTarget }, ca);
 }
 
-/** One GET on a kept-alive socket; resolves when the whole body (content-length or chunked) is in. */
-function get(sock: tls.TLSSocket, target = "/bench"): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (c: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, c]) : c;
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      if (!head.startsWith("HTTP/1.1 200")) return done(new Error(head.split("\r\n")[0]));
-      if (/transfer-encoding:\s*chunked/i.test(head)) {
-        if (buf.length >= end + 9 && buf.subarray(buf.length - 5).toString("latin1") === "0\r\n\r\n") done();
-        return;
-      }
-      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
-      if (Number.isNaN(len)) return done(new Error("no content-length"));
-      if (buf.length - end - 4 >= len) done();
-    };
-    const done = (e?: Error) => {
-      sock.off("data", onData);
-      sock.off("error", done);
-      e ? reject(e) : resolve();
-    };
-    sock.on("data", onData);
-    sock.once("error", done);
-    sock.write(`GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nAccept-Encoding: gzip\r\n\r\n`);
-  });
-}
+/** One GET on a kept-alive socket; resolves when the whole body is in. */
+const get = (sock: tls.TLSSocket, target = "/bench") => exchange(sock, `GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nAccept-Encoding: gzip\r\n\r\n`);
 
 async function roleClient(a: ClientArgs): Promise<void> {
   const ca = fs.readFileSync(a.caFile, "utf8");
@@ -176,31 +108,14 @@ async function roleClient(a: ClientArgs): Promise<void> {
   process.stdout.write(JSON.stringify(pct(lat)) + "\n");
 }
 
-function pct(xs: number[]): { n: number; p50: number; p99: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { n: s.length, p50: at(0.5), p99: at(0.99) };
-}
 
 // ------------------------------------------------------------------------------------------
 // Orchestration.
 
-function spawnRole(args: string[]): { child: ChildProcess; first: Promise<any> } {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), ...args], { cwd: repo, stdio: ["ignore", "pipe", "inherit"] });
-  const first = new Promise<any>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
-    });
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited ${code}`)));
-  });
-  return { child, first };
-}
+const role$ = (args: string[]) => spawnRole(fileURLToPath(import.meta.url), args);
 
 async function client(a: ClientArgs): Promise<any> {
-  const { child, first } = spawnRole(["client", JSON.stringify(a)]);
+  const { child, first } = role$(["client", JSON.stringify(a)]);
   const r = await first;
   child.kill();
   return r;
@@ -249,11 +164,11 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    const up = spawnRole(["upstream", dir]);
+    const up = role$(["upstream", dir]);
     children.push(up.child);
     const upstreamPort = (await up.first).port as number;
     const upstreamCa = path.join(dir, "upstream-ca.pem");
-    const eg = spawnRole(["egress", dir, String(upstreamPort)]);
+    const eg = role$(["egress", dir, String(upstreamPort)]);
     children.push(eg.child);
     const egressPort = (await eg.first).port as number;
     const mitm = await startMitm(dir, upstreamCa);
@@ -319,11 +234,11 @@ async function main(): Promise<void> {
 
 /** What redaction costs: the same egress, a plain route vs an injecting one, two kinds of body. */
 async function redactionBench(dir: string, children: ChildProcess[], o: { seconds: number; conns: number; write: boolean }): Promise<void> {
-  const up = spawnRole(["upstream", dir]);
+  const up = role$(["upstream", dir]);
   children.push(up.child);
   const upstreamPort = (await up.first).port as number;
-  const plain = spawnRole(["egress", dir, String(upstreamPort)]);
-  const inject = spawnRole(["egress", dir, String(upstreamPort), "inject"]);
+  const plain = role$(["egress", dir, String(upstreamPort)]);
+  const inject = role$(["egress", dir, String(upstreamPort), "inject"]);
   children.push(plain.child, inject.child);
   const via = (port: number, ca: string) => ({ upstreamPort, proxyPort: port, connectTarget: `${HOST}:443`, caFile: path.join(dir, ca) });
   const plainPath = via((await plain.first).port, "egress-ca.pem");

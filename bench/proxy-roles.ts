@@ -44,13 +44,13 @@ export async function upstreamRole(dir: string, names: string[], handler: (req: 
   server.listen(0, "127.0.0.1", () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + "\n"));
 }
 
-/** Role: the real EgressProxy in direct mode, every host dialled to the upstream; its CA goes to `<dir>/egress-ca.pem`. */
-export async function egressRole(dir: string, upstreamPort: number, routes: unknown, tokens: Record<string, string> = {}): Promise<void> {
+/** Role: the real EgressProxy in direct mode, every host dialled to the upstream; its CA goes to `<dir>/<caFile>`. */
+export async function egressRole(dir: string, upstreamPort: number, routes: unknown, tokens: Record<string, string> = {}, caFile = "egress-ca.pem"): Promise<void> {
   const { EgressProxy } = await import("../sidecars/egress/proxy.ts");
   const { parseRoutesDocument } = await import("../contracts/routes.ts");
   const { createTestCa } = await import("../test/integration/helpers/tls.ts");
   const ca = await createTestCa("bench egress CA");
-  fs.writeFileSync(path.join(dir, "egress-ca.pem"), ca.certPem);
+  fs.writeFileSync(path.join(dir, caFile), ca.certPem);
   const audit = fs.createWriteStream(path.join(dir, "egress-audit.jsonl"), { flags: "a" });
   const proxy = new EgressProxy({
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
@@ -99,7 +99,7 @@ export function openTls(leg: Leg, ca: string): Promise<tls.TLSSocket> {
   });
 }
 
-/** Send one request on a kept-alive socket; resolves when the whole (content-length) 200 response is in. */
+/** Send one request on a kept-alive socket; resolves when the whole 200 response (content-length or chunked) is in. */
 export function exchange(sock: tls.TLSSocket, request: Buffer | string): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -109,6 +109,11 @@ export function exchange(sock: tls.TLSSocket, request: Buffer | string): Promise
       if (end < 0) return;
       const head = buf.subarray(0, end).toString("latin1");
       if (!head.startsWith("HTTP/1.1 200")) return done(new Error(`${head.split("\r\n")[0]} ${buf.subarray(end + 4, end + 300)}`));
+      // chunked (e.g. a body egress relays decoded): complete at the last-chunk marker
+      if (/transfer-encoding:\s*chunked/i.test(head)) {
+        if (buf.length >= end + 9 && buf.subarray(buf.length - 5).toString("latin1") === "0\r\n\r\n") done();
+        return;
+      }
       const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? NaN);
       if (Number.isNaN(len)) return done(new Error("no content-length"));
       if (buf.length - end - 4 >= len) done();

@@ -717,7 +717,7 @@ function registerHardeningAttacks(): void {
     run: async () => {
       const file = A.layout.routesFile;
       const good = (await A.state.read(file))!;
-      const body = withoutSeal(good) + "  - host: \"*.com\"\n    path_allowlist:\n      - /\n    methods:\n      - GET\n";
+      const body = withoutSeal(good).replace("\nroutes:\n", '\nroutes:\n  - host: "*.com"\n    path_allowlist:\n      - /\n    methods:\n      - GET\n');
       await A.state.write(file, seal(body));
       await docker(reloadCommand(A.containers.egress!.name));
       await sleep(1500);

@@ -196,7 +196,6 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
   const bottles: BottleUnderTest[] = [];
   /** Stacks not destroyed yet (also a bottle whose bring-up failed half-way). */
   const live = new Set<RealStack>();
-  const builtImages = new Set<string>();
 
   const leftovers = async (b: BottleUnderTest) => {
     const list = async (args: string[]) => (await docker(args)).stdout.split("\n").map((s) => s.trim()).filter((n) => n.startsWith(`${prefix}`) && n.includes(b.identity));
@@ -213,7 +212,6 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
     await b.stack.stack.destroy({ onOutput: () => undefined });
     live.delete(b.stack);
     const left = await leftovers(b);
-    for (const i of left.images) builtImages.add(i);
     return left;
   };
   const teardown = async () => {
@@ -224,13 +222,8 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
       await s.stack.destroy({ onOutput: () => undefined }).catch((e) => problems.push(`pulumi destroy: ${(e as Error).message.split("\n").slice(-3).join(" ")}`));
       live.delete(s);
     }
-    for (const img of (await docker(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout.split("\n")) if (img.startsWith(prefix)) builtImages.add(img);
-    // `pulumi destroy` keeps the agent's volumes (retainOnDelete) and the built images (the
-    // docker provider never deletes images): keep their layers under a cache tag, drop the rest.
-    for (const img of builtImages) {
-      const role = img.slice(prefix.length).split(":")[0]!;
-      await docker(["tag", img, `cbtest/e2e-cache-${role}:latest`]);
-    }
+    // `pulumi destroy` keeps the agent's volumes (retainOnDelete) and the built images: the sweep
+    // removes them (the images' layers stay under a cache tag).
     await sweep(prefix);
     for (const dir of fs.readdirSync(tmp).filter((d) => d.startsWith("stack-"))) fs.rmSync(path.join(tmp, dir), { recursive: true, force: true });
     fs.rmSync(tmp, { recursive: true, force: true });

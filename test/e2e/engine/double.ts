@@ -249,7 +249,11 @@ export async function waitHealthy(name: string, opts: { timeoutS?: number; toler
   throw new Error(`container ${name} did not become healthy (${status})\nhealth: ${health}\nlogs:\n${await logsOf(name)}`);
 }
 
-/** Remove anything named with this run's prefix (leftovers of a crash) — never anything else, never a prune. */
+/**
+ * Remove anything named with this run's prefix (leftovers of a crash) — never anything else, never
+ * a prune. The run's images (`pulumi destroy` keeps them: the docker provider never deletes one)
+ * first get a cache tag per role, so their layers stay for the next run's builds.
+ */
 export async function sweep(prefix: string): Promise<void> {
   const list = async (args: string[]) => (await docker(args)).stdout.split("\n").map((s) => s.trim()).filter(Boolean);
   const ctrs = (await list(["ps", "-a", "--format", "{{.Names}}", "--filter", `name=^${prefix}`])).filter((n) => n.startsWith(prefix));
@@ -257,5 +261,8 @@ export async function sweep(prefix: string): Promise<void> {
   for (const n of (await list(["network", "ls", "--format", "{{.Name}}", "--filter", `name=^${prefix}`])).filter((n) => n.startsWith(prefix))) await docker(["network", "rm", n]);
   const vols = (await list(["volume", "ls", "-q", "--filter", `name=${prefix}`])).filter((n) => n.startsWith(prefix));
   if (vols.length) await docker(["volume", "rm", "-f", ...vols]);
-  for (const img of (await list(["images", "--format", "{{.Repository}}:{{.Tag}}"])).filter((n) => n.startsWith(prefix))) await docker(["rmi", img]);
+  for (const img of (await list(["images", "--format", "{{.Repository}}:{{.Tag}}"])).filter((n) => n.startsWith(prefix))) {
+    await docker(["tag", img, `cbtest/e2e-cache-${img.slice(prefix.length).split(":")[0]}:latest`]);
+    await docker(["rmi", img]);
+  }
 }
