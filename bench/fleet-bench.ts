@@ -32,7 +32,7 @@ import { docker, dockerEnv, sleep } from "../test/e2e/lib/docker.ts";
 import { seedImages, stageImages, startSecondDaemon, type SecondDaemon } from "../test/e2e/lib/second-daemon.ts";
 import { probe, reached, type Probe } from "../test/e2e/probe.ts";
 import { buildSidecars } from "../sidecars/build.ts";
-import { writeBlock } from "./results.ts";
+import { runBench, writeBlock } from "./results.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -254,11 +254,4 @@ async function main(): Promise<void> {
   if (WRITE) writeBlock(path.join(HERE, "RESULTS.md"), "fleet", `${header}\n\n${report.join("\n")}`);
 }
 
-main()
-  .then(() => cleanup())
-  .then(() => process.exit(0))
-  .catch(async (e) => {
-    console.error(e);
-    await cleanup();
-    process.exit(1);
-  });
+runBench(main, cleanup);

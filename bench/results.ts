@@ -12,3 +12,15 @@ export function writeBlock(file: string, key: string, body: string): void {
   fs.writeFileSync(file, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + b1.length) : `${text.trimEnd()}\n\n${block}\n`);
   console.log(`wrote the ${key} block of ${file}`);
 }
+
+/** A bench's entry: run `main`, then `cleanup` — also when `main` fails — and exit 0 or 1. */
+export function runBench(main: () => Promise<void>, cleanup: () => Promise<void>): void {
+  main()
+    .then(() => cleanup())
+    .then(() => process.exit(0))
+    .catch(async (e) => {
+      console.error(e);
+      await cleanup();
+      process.exit(1);
+    });
+}

@@ -2,6 +2,10 @@
 // registers under Pulumi mocks. Each invariant is its own test.
 import test from "ava";
 import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
 import { isSecretValue } from "../helpers/pulumi-mocks.ts";
@@ -293,4 +297,25 @@ test("the live files are written through the state container, on the engine the 
   t.is(record.version, 2);
   t.is(record.containers.state, cap.container("state").inputs.name);
   t.is(record.hostDir, cap.stateDir);
+});
+
+test("upgrading from a host state directory: its old entries are left alone (never read or written) and `pulumi up` says so", async (t) => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-legacy-"));
+  fs.mkdirSync(path.join(stateDir, "audit"));
+  fs.writeFileSync(path.join(stateDir, "audit", "supervise.jsonl"), "old chain\n");
+  fs.writeFileSync(path.join(stateDir, "bottle.json"), "{}\n");
+  const warnings: string[] = [];
+  const warn = pulumi.log.warn;
+  (pulumi.log as { warn: typeof warn }).warn = async (msg: string) => void warnings.push(msg);
+  try {
+    const cap = await captureBottle({ stateDir, namePrefix: "cblegacy-" });
+    t.falsy(cap.byType(TYPES.container).flatMap((c) => c.inputs.mounts ?? []).some((m: any) => String(m.source).startsWith(stateDir)), "nothing of it is mounted");
+  } finally {
+    (pulumi.log as { warn: typeof warn }).warn = warn;
+  }
+  const w = warnings.find((m) => m.includes(stateDir));
+  t.truthy(w, warnings.join("\n"));
+  t.regex(w!, /holds state of a claude-bottle from before the state volumes \(bottle\.json, audit\): it is no longer read or written/);
+  t.regex(w!, /bottle audit --file/);
+  t.is(fs.readFileSync(path.join(stateDir, "audit", "supervise.jsonl"), "utf8"), "old chain\n", "left as it was");
 });
