@@ -53,7 +53,8 @@ export interface BottleArgs {
   /**
    * Where approvals persist in the stack config: proposal kind → key (contracts/proposals.ts
    * stackConfigKeys). Default: the one-bottle keys (`claude-bottle:routes`, …); a program of many
-   * bottles passes stackConfigKeys(identity) and reads its overrides from there.
+   * bottles passes stackConfigKeys(<a name unique in the program>, e.g. the agent) and reads its
+   * overrides from there.
    */
   configKeys?: Record<ProposalKind, string>;
 }
