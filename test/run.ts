@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { avaCounts } from "./helpers/ava-summary.ts";
+import { avaCounts, avaFailures } from "./helpers/ava-summary.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ALL = ["unit", "integration", "e2e"] as const;
@@ -22,7 +22,7 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-interface TierResult { tier: string; passed: number; failed: number; skipped: number; code: number; seconds: number }
+interface TierResult { tier: string; passed: number; failed: number; skipped: number; code: number; seconds: number; failures: string[] }
 
 /** A tier that runs longer than this is killed and counted failed (a hung worker must not eat CI's 90 minutes). */
 const TIER_LIMIT_MIN: Record<string, number> = { unit: 10, integration: 20, e2e: 45 };
@@ -32,7 +32,7 @@ function runTier(tier: string): Promise<TierResult> {
   const started = Date.now();
   if (!files.length) {
     console.log(`\n=== ${tier}: no test files ===`);
-    return Promise.resolve({ tier, passed: 0, failed: 0, skipped: 0, code: 0, seconds: 0 });
+    return Promise.resolve({ tier, passed: 0, failed: 0, skipped: 0, code: 0, seconds: 0, failures: [] });
   }
   console.log(`\n=== ${tier}: ${files.length} files ===`);
   return new Promise((resolve) => {
@@ -62,6 +62,7 @@ function runTier(tier: string): Promise<TierResult> {
         skipped: counts.skipped,
         code: timedOut ? 1 : code ?? 1,
         seconds: Math.round((Date.now() - started) / 100) / 10,
+        failures: [...avaFailures(out), ...(timedOut ? [`killed after ${TIER_LIMIT_MIN[tier]} minutes`] : code && !counts.failed ? [`ava exited ${code}`] : [])],
       });
     });
   });
@@ -71,7 +72,10 @@ const results: TierResult[] = [];
 for (const tier of tiers) results.push(await runTier(tier));
 
 console.log("\n=== summary ===");
-for (const r of results) console.log(`${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds}s)`);
+for (const r of results) {
+  console.log(`${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${r.seconds}s)`);
+  for (const f of r.failures) console.log(`  ${r.tier}: ${f}`);
+}
 const total = (k: "passed" | "failed" | "skipped") => results.reduce((n, r) => n + r[k], 0);
 console.log(`${total("passed")} passed, ${total("failed")} failed` + (total("skipped") ? `, ${total("skipped")} skipped` : ""));
 process.exit(results.some((r) => r.code !== 0 || r.failed > 0) ? 1 : 0);

@@ -21,3 +21,15 @@ export function avaCounts(out: string): AvaCounts {
     skipped: sum(text, /^\s*(\d+) tests? skipped/gm) + sum(text, /^\s*(\d+) tests? todo/gm),
   };
 }
+
+/**
+ * The lines that say what failed ("✘ [fail]: …", a timed-out or crashed worker), so the closing
+ * summary repeats them: a CI log shown by its tail must still name the failing test.
+ */
+export function avaFailures(out: string): string[] {
+  return out
+    .replace(/\r\n/g, "\n")
+    .split("\n")
+    .filter((l) => /^ {2}\u2718 /.test(l) || /^\s*(Uncaught exception in|Unhandled rejection in|Timed out while running tests|✘ Timed out)/.test(l))
+    .map((l) => l.trim());
+}

@@ -1,6 +1,6 @@
 // test/run.ts's closing line: counted from ava's output, also when ava leaves out "N tests passed".
 import test from "ava";
-import { avaCounts } from "../helpers/ava-summary.ts";
+import { avaCounts, avaFailures } from "../helpers/ava-summary.ts";
 
 // ava 7's default reporter, non-TTY, as test/run.ts reads it (abridged from real runs).
 const failing = [
@@ -43,4 +43,14 @@ test("uncaught exceptions and unhandled rejections count as failures; CRLF outpu
 
 test("nothing recognisable counts as nothing (run.ts then fails the tier on its exit code)", (t) => {
   t.deepEqual(avaCounts("✖ Couldn't find any files to test\n"), { passed: 0, failed: 0, skipped: 0 });
+});
+
+test("the failing tests are named for the closing summary; passes and log lines are not", (t) => {
+  const out = failing + "\n  ✘ Timed out while running tests\n  Uncaught exception in test/x.test.ts\n";
+  t.deepEqual(avaFailures(out), [
+    "✘ [fail]: c fails boom",
+    "✘ [fail]: f throws Error thrown in test",
+    "✘ Timed out while running tests",
+    "Uncaught exception in test/x.test.ts",
+  ]);
 });
