@@ -27,7 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { EngineDouble, T, sweep, type Substitute } from "../test/e2e/engine/double.ts";
+import { EngineDouble, T, isDynamic, sweep, type Substitute } from "../test/e2e/engine/double.ts";
 import { FakeInternet, ensureToolsImage, GIT_HOST, SERVERS, type ServerName } from "../test/e2e/fake-internet.ts";
 import { hostExtraCaFiles } from "../test/e2e/harness.ts";
 import { docker, dockerOk, sleep } from "../test/e2e/lib/docker.ts";
@@ -306,9 +306,13 @@ function stringsOf(v: unknown, out: Set<string> = new Set()): Set<string> {
  * not do (no `wait`), so this is an upper bound on what `pulumi up` would take.
  */
 async function applyParallel(engine: EngineDouble, regs: Registration[]): Promise<void> {
-  const ctrs = regs.filter((r) => r.type === T.container);
-  await engine.apply(regs.filter((r) => r.type !== T.container));
   const role = (r: Registration) => (r.inputs.labels ?? []).find((l: any) => l.label === "dev.claude-bottle.role")?.value;
+  // the state container first: the live files are written through it
+  const state = regs.filter((r) => r.type === T.container && role(r) === "state");
+  const ctrs = regs.filter((r) => r.type === T.container && role(r) !== "state");
+  await engine.apply(regs.filter((r) => r.type !== T.container && !isDynamic(r.type)));
+  await engine.apply(state);
+  await engine.apply(regs.filter((r) => isDynamic(r.type)));
   const started = new Map<Registration, Promise<void>>();
   const start = (r: Registration): Promise<void> => {
     let p = started.get(r);

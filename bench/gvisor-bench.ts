@@ -29,6 +29,7 @@ import { tarFiles } from "../test/e2e/lib/tar.ts";
 import { writeWorkspaceTar } from "../store/workspace.ts";
 import { AGENT_HOME, AGENT_PATHS, AGENT_WORKSPACE } from "../contracts/agent.ts";
 import { daemonFacts, probeContainer } from "../components/runtime.ts";
+import { runBench } from "./results.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -219,11 +220,4 @@ async function main() {
   if (WRITE) writeResults(body);
 }
 
-main()
-  .then(() => cleanup())
-  .then(() => process.exit(0))
-  .catch(async (e) => {
-    console.error(e);
-    await cleanup();
-    process.exit(1);
-  });
+runBench(main, cleanup);

@@ -8,18 +8,20 @@
 import os from "node:os";
 import { kindSpec, planChange, STACK_CONFIG_NAMESPACE, type ApprovalPlan, type Decision } from "../contracts/proposals.ts";
 import { appendAudit } from "../store/audit.ts";
-import { localIo, LockBusyError } from "../store/io.ts";
+import { LockBusyError } from "../store/io.ts";
+import { hostLayout } from "../store/layout.ts";
 import { fileChanges, liveWrites, readLive, writeApprovedDockerfile, type CurrentConfig, type FileChange, type LiveWrite } from "../store/live.ts";
 import { dockerSidecar, liveTarget, writeConfirmed, type Sidecar, type Timing } from "../store/reload.ts";
 import { isDecided, proposalPaths, writeDecision } from "../store/proposals.ts";
 import { UserError, type FoundBottle, type FoundProposal } from "./bottles.ts";
 import { persistStackConfig, type PersistOptions } from "./persist.ts";
 import { onPath } from "./which.ts";
+import { shellWord } from "../store/docker.ts";
 
 export interface ApplyOptions extends PersistOptions {
   /** Approve even though the live config moved under the proposal. */
   force?: boolean;
-  /** docker binary that reaches the sidecars; false = neither reload nor confirm (tests). Default: `docker` on PATH. */
+  /** docker binary that reaches the sidecars (on the bottle's engine); false = neither reload nor confirm (tests). Default: `docker` on PATH. */
   docker?: string | false;
   /** How a sidecar container is reached (tests run the pipelock stand-in as a process). Default: through `docker`. */
   sidecar?: (container: string) => Sidecar;
@@ -45,24 +47,21 @@ export interface PlannedApproval extends ApprovalPlan {
 
 /** What approving would do to the bottle's live config now. Throws ConfigError if the result is invalid. */
 export async function planFor(found: FoundProposal): Promise<PlannedApproval> {
-  const current = await readLive(found.bottle.layout);
+  const current = await readLive(found.bottle.layout, found.bottle.io);
   const plan = planChange(found.proposal.change, current);
   return { ...plan, current, files: fileChanges(current, plan.next) };
 }
 
 /** The command that rebuilds the agent image from the stored Dockerfile and resumes the bottle. */
 export function rebuildCommand(bottle: FoundBottle): string {
-  return `pulumi up --yes --cwd ${shellQuote(bottle.record.projectDir)} --stack ${shellQuote(bottle.record.stack)}`;
+  return `pulumi up --yes --cwd ${shellWord(bottle.record.projectDir)} --stack ${shellWord(bottle.record.stack)}`;
 }
 
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:@=-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 async function withApplyLock<T>(bottle: FoundBottle, fn: () => Promise<T>): Promise<T> {
   const lock = proposalPaths(bottle.layout.superviseDir).applyLock;
   try {
-    return await localIo.lock(lock, fn, { waitMs: 0 });
+    return await bottle.io.lock(lock, fn, { waitMs: 0 });
   } catch (err) {
     if (err instanceof LockBusyError && err.lock === lock) throw new UserError(`another approval for bottle ${bottle.record.identity} is in progress (lock ${lock}); try again in a moment`);
     throw err;
@@ -70,12 +69,12 @@ async function withApplyLock<T>(bottle: FoundBottle, fn: () => Promise<T>): Prom
 }
 
 /** How the approval reaches the container that loads a live file; undefined: it is not confirmed (tests only). */
-function sidecarReach(opts: ApplyOptions): ((container: string) => Sidecar) | undefined {
+function sidecarReach(bottle: FoundBottle, opts: ApplyOptions): ((container: string) => Sidecar) | undefined {
   if (opts.sidecar) return opts.sidecar;
   if (opts.docker === false) return undefined;
   const bin = opts.docker ?? onPath("docker");
   if (!bin) throw new UserError("cannot approve: no docker CLI on PATH, so the sidecars cannot be made to load the change and confirm it; nothing was changed");
-  return (container) => dockerSidecar(container, bin);
+  return (container) => dockerSidecar(container, bin, bottle.endpoint);
 }
 
 /**
@@ -84,12 +83,12 @@ function sidecarReach(opts: ApplyOptions): ((container: string) => Sidecar) | un
  * throws: nothing of the approval stays live.
  */
 async function applyLive(bottle: FoundBottle, writes: LiveWrite[], opts: ApplyOptions): Promise<string[]> {
-  const reach = sidecarReach(opts);
+  const reach = sidecarReach(bottle, opts);
   const lines: string[] = [];
   const done: LiveWrite[] = [];
   const put = async (w: LiveWrite, content: string, previous: string | undefined) => {
     const container = w.reload ? bottle.record.containers[w.reload] : undefined;
-    const write = (text: string) => localIo.write(w.file, text);
+    const write = (text: string) => bottle.io.write(w.file, text);
     if (!w.reload || !container) {
       await write(content);
       return { ok: true, detail: "" };
@@ -128,7 +127,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
   const { bottle, proposal } = found;
   const { layout } = bottle;
   return withApplyLock(bottle, async () => {
-    if (await isDecided(layout.superviseDir, proposal.id)) throw new UserError(`proposal ${proposal.id} is already decided`);
+    if (await isDecided(layout.superviseDir, proposal.id, bottle.io)) throw new UserError(`proposal ${proposal.id} is already decided`);
     let plan: PlannedApproval;
     try {
       plan = await planFor(found);
@@ -151,15 +150,16 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       );
     }
     const spec = kindSpec(proposal.change.kind);
-    const writes = await liveWrites(layout, plan.next);
+    const host = hostLayout(bottle.record.hostDir);
+    const writes = await liveWrites(layout, plan.next, bottle.io);
     const reload = await applyLive(bottle, writes, opts);
-    const files = [...writes.map((w) => w.file), ...(await writeApprovedDockerfile(layout, plan.current, plan.next, { proposalId: proposal.id }))];
-    const configKey = `${STACK_CONFIG_NAMESPACE}:${spec.configKey}`;
+    const files = [...writes.map((w) => w.file), ...(await writeApprovedDockerfile(bottle, host, plan.current, plan.next, { proposalId: proposal.id }))];
+    const configKey = `${STACK_CONFIG_NAMESPACE}:${bottle.record.configKeys[proposal.change.kind] ?? spec.configKey}`;
     let persisted: { how: "automation-api" | "stack-file" | "failed"; detail: string };
     try {
       persisted = await persistStackConfig(
         { projectDir: bottle.record.projectDir, stack: bottle.record.stack },
-        { [configKey]: spec.configValue(plan.next, { dockerfileFile: layout.capabilityDockerfile }) },
+        { [configKey]: spec.configValue(plan.next, { dockerfileFile: host.capabilityDockerfile }) },
         opts,
       );
     } catch (err) {
@@ -173,7 +173,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       by: opts.by ?? operatorName(),
       applied: { summary: plan.summary, files, persisted, reload, ...(spec.rebuild ? { command: rebuildCommand(bottle) } : {}) },
     };
-    if (!(await writeDecision(layout.superviseDir, decision))) throw new UserError(`proposal ${proposal.id} is already decided`);
+    if (!(await writeDecision(layout.superviseDir, decision, bottle.io))) throw new UserError(`proposal ${proposal.id} is already decided`);
     await appendAudit(layout.auditFile, {
       type: "approved",
       bottle: bottle.record.identity,
@@ -185,7 +185,7 @@ export async function approve(found: FoundProposal, opts: ApplyOptions = {}): Pr
       files,
       persisted: persisted.how,
       ...(plan.conflicts.length || plan.needsForce.length ? { forced: [...plan.conflicts, ...plan.needsForce] } : {}),
-    });
+    }, bottle.io);
     return { decision, plan };
   });
 }
@@ -196,8 +196,8 @@ export async function reject(found: FoundProposal, reason: string, opts: { by?: 
   if (!why) throw new UserError("a reason is required: the agent reads it (bottle reject <id> --reason \"…\")");
   return withApplyLock(bottle, async () => {
     const decision: Decision = { version: 1, id: proposal.id, decision: "rejected", at: new Date().toISOString(), by: opts.by ?? operatorName(), reason: why };
-    if (!(await writeDecision(bottle.layout.superviseDir, decision))) throw new UserError(`proposal ${proposal.id} is already decided`);
-    await appendAudit(bottle.layout.auditFile, { type: "rejected", bottle: bottle.record.identity, id: proposal.id, kind: proposal.change.kind, actor: decision.by, key: proposal.key, reason: why });
+    if (!(await writeDecision(bottle.layout.superviseDir, decision, bottle.io))) throw new UserError(`proposal ${proposal.id} is already decided`);
+    await appendAudit(bottle.layout.auditFile, { type: "rejected", bottle: bottle.record.identity, id: proposal.id, kind: proposal.change.kind, actor: decision.by, key: proposal.key, reason: why }, bottle.io);
     return decision;
   });
 }

@@ -1,22 +1,20 @@
 // The operator CLI's commands as importable functions: each takes an Io and returns an
 // exit code, so tests run them and check exactly what they print.
-import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
-import { isPipelockNoise } from "../contracts/pipelock.ts";
-import fs from "node:fs";
 import path from "node:path";
+import { isPipelockNoise } from "../contracts/pipelock.ts";
 import { FILE_NAMES } from "../contracts/paths.ts";
 import { parsePolicyYaml } from "../contracts/policy.ts";
 import { parseRoutesYaml } from "../contracts/routes.ts";
 import { seal, withoutSeal } from "../contracts/seal.ts";
 import { ConfigError } from "../contracts/validation.ts";
-import { writeFileAtomic } from "../store/io.ts";
+import { localIo } from "../store/io.ts";
 import { readAudit } from "../store/audit.ts";
-import { allProposals, findBottles } from "../store/bottles.ts";
+import { allProposals, type BottleSource } from "../store/bottles.ts";
+import { runDocker } from "../store/docker.ts";
 import { stampedLines } from "../store/reload.ts";
-import { bottlesHome } from "../store/layout.ts";
 import { approve, planFor, reject, type ApplyOptions, type PlannedApproval } from "./apply.ts";
-import { bottleLabel, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
+import { bottleLabel, bottleSource, findBottle, findProposal, UserError, type FoundProposal } from "./bottles.ts";
 import { onPath } from "./which.ts";
 import { lineDiff } from "./diff.ts";
 import { age, emphasize, FLAG, oneLine, sanitize, table } from "./text.ts";
@@ -28,7 +26,8 @@ export interface Io {
 
 export interface CommandContext {
   io: Io;
-  home?: string;
+  /** Where bottles are found. Default: every engine the operator's docker contexts and DOCKER_HOST reach. */
+  bottles?: BottleSource;
   now?: number;
   apply?: ApplyOptions;
   /** Bold risk flags (the terminal has escape sequences). */
@@ -37,26 +36,34 @@ export interface CommandContext {
 
 export const USAGE = `usage: bottle <command>
 
-  pending                      pending proposals of every bottle on this host
+  list                         every bottle, and the Docker host it runs on
+  pending                      pending proposals of every bottle
   show <id>                    a proposal: justification, what changes, diff before → after
   approve <id> [--force]       apply it live (no restart), persist it into the stack config
   reject <id> --reason "…"     refuse it; the agent reads the reason
   audit <bottle> [--json]      the bottle's audit log, hash chain verified
+  audit --file <path> [--json] verify an audit log file (one kept from before the state volumes)
   logs <bottle> <sidecar> [--all]
                                a sidecar's recent log (pipelock, egress, …) without its known noise
-  seal <file>                  after a hand edit of a live routes.yaml or policy.yaml: validate it
-                               and write its completeness line (an unsealed file is never applied)
+  seal <bottle> <file>         after a hand edit of the bottle's live routes.yaml or policy.yaml:
+                               validate it and write its completeness line (an unsealed file is
+                               never applied)
   dashboard                    interactive view: ↑/↓ or j/k select, a approve, r reject, d diff, q quit
 
-Bottles are found under $CLAUDE_BOTTLE_HOME (default ~/.claude-bottle).`;
+Bottles are found on every Docker engine your docker contexts (\`docker context ls\`) and
+DOCKER_HOST reach: their state containers, read through the Docker API. <bottle> is its
+identity, or <identity>@<host> where two hosts run one identity.`;
 
 function planOrError(p: FoundProposal): Promise<PlannedApproval | Error> {
   return planFor(p).catch((err: Error) => err);
 }
 
-export async function pendingRows(ctx: CommandContext): Promise<{ found: FoundProposal; summary: string }[]> {
-  const home = ctx.home ?? bottlesHome();
-  const pending = (await allProposals(home, undefined, (m) => ctx.io.err(`warning: ${m}`))).filter((p) => !p.decision);
+/** The context's bottle source (the docker CLI it names, if any). */
+export const sourceOf = (ctx: CommandContext) => bottleSource(ctx.bottles, ctx.apply?.docker || undefined);
+
+/** The pending proposals among `proposals` (default: every bottle's), each with a one-line summary of what approving it would do. */
+export async function pendingRows(ctx: CommandContext, proposals?: FoundProposal[]): Promise<{ found: FoundProposal; summary: string }[]> {
+  const pending = (proposals ?? (await allProposals(sourceOf(ctx), (m) => ctx.io.err(`warning: ${m}`)))).filter((p) => !p.decision);
   const rows: { found: FoundProposal; summary: string }[] = [];
   for (const found of pending) {
     const plan = await planOrError(found);
@@ -67,18 +74,37 @@ export async function pendingRows(ctx: CommandContext): Promise<{ found: FoundPr
   return rows;
 }
 
+const hostCount = (bottles: { host: { label: string } }[]) => new Set(bottles.map((b) => b.host.label)).size;
+
 export async function cmdPending(ctx: CommandContext): Promise<number> {
-  const home = ctx.home ?? bottlesHome();
-  const rows = await pendingRows(ctx);
+  const warn = (m: string) => ctx.io.err(`warning: ${m}`);
+  const bottles = await sourceOf(ctx).bottles(warn);
+  const rows = await pendingRows(ctx, await allProposals(sourceOf(ctx), warn, bottles));
   if (!rows.length) {
-    const n = (await findBottles(home)).length;
-    ctx.io.out(`no pending proposals (${n} bottle${n === 1 ? "" : "s"} on this host)`);
+    const n = bottles.length;
+    const hosts = hostCount(bottles);
+    ctx.io.out(`no pending proposals (${n} bottle${n === 1 ? "" : "s"} on ${hosts} host${hosts === 1 ? "" : "s"})`);
     return 0;
   }
   const now = ctx.now ?? Date.now();
   const lines = table([
-    ["ID", "BOTTLE", "KIND", "AGE", "ASKED", "CHANGE"],
-    ...rows.map(({ found: { proposal, bottle }, summary }) => [proposal.id, sanitize(bottle.record.identity), proposal.change.kind, age(proposal.createdAt, now), `${proposal.count}×`, oneLine(summary, 70)]),
+    ["ID", "BOTTLE", "HOST", "KIND", "AGE", "ASKED", "CHANGE"],
+    ...rows.map(({ found: { proposal, bottle }, summary }) => [proposal.id, sanitize(bottle.record.identity), sanitize(bottle.host.label), proposal.change.kind, age(proposal.createdAt, now), `${proposal.count}×`, oneLine(summary, 70)]),
+  ]);
+  for (const l of lines) ctx.io.out(l);
+  return 0;
+}
+
+/** `bottle list`: every bottle and the host it is on. */
+export async function cmdList(ctx: CommandContext): Promise<number> {
+  const bottles = await sourceOf(ctx).bottles((m) => ctx.io.err(`warning: ${m}`));
+  if (!bottles.length) {
+    ctx.io.out(`no bottles on ${sourceOf(ctx).where}`);
+    return 0;
+  }
+  const lines = table([
+    ["BOTTLE", "HOST", "ADDRESS", "STACK", "STATE CONTAINER"],
+    ...bottles.map((b) => [sanitize(b.record.identity), sanitize(b.host.label), sanitize(b.host.address), sanitize(`${b.record.project}/${b.record.stack}`), sanitize(b.record.containers.state ?? "")]),
   ]);
   for (const l of lines) ctx.io.out(l);
   return 0;
@@ -88,7 +114,7 @@ export async function cmdPending(ctx: CommandContext): Promise<number> {
 export async function showLines(found: FoundProposal, now = Date.now()): Promise<string[]> {
   const { proposal, decision, bottle } = found;
   const out: string[] = [];
-  out.push(`proposal ${proposal.id}  ${proposal.change.kind}  bottle ${sanitize(bottleLabel(bottle))}`);
+  out.push(`proposal ${proposal.id}  ${proposal.change.kind}  bottle ${sanitize(bottleLabel(bottle))} on ${sanitize(bottle.host.label)}`);
   out.push(`asked ${proposal.count}× since ${proposal.createdAt} (${age(proposal.createdAt, now)} ago)`);
   if (decision) {
     out.push(`status: ${decision.decision} by ${sanitize(decision.by)} at ${decision.at}` + (decision.reason ? ` — ${sanitize(decision.reason)}` : ""));
@@ -121,13 +147,13 @@ export async function showLines(found: FoundProposal, now = Date.now()): Promise
 }
 
 export async function cmdShow(ctx: CommandContext, id: string): Promise<number> {
-  const found = await findProposal(id, ctx.home ?? bottlesHome());
+  const found = await findProposal(id, sourceOf(ctx));
   for (const l of await showLines(found, ctx.now)) ctx.io.out(emphasize(l, ctx.color));
   return 0;
 }
 
 export async function cmdApprove(ctx: CommandContext, id: string, force = false): Promise<number> {
-  const found = await findProposal(id, ctx.home ?? bottlesHome());
+  const found = await findProposal(id, sourceOf(ctx));
   if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
   const { decision } = await approve(found, { ...ctx.apply, force: force || ctx.apply?.force });
   const a = decision.applied!;
@@ -143,17 +169,25 @@ export async function cmdApprove(ctx: CommandContext, id: string, force = false)
 
 export async function cmdReject(ctx: CommandContext, id: string, reason: string | undefined): Promise<number> {
   if (!reason?.trim()) throw new UserError('a reason is required: bottle reject <id> --reason "…" (the agent reads it)');
-  const found = await findProposal(id, ctx.home ?? bottlesHome());
+  const found = await findProposal(id, sourceOf(ctx));
   if (found.decision) throw new UserError(`proposal ${found.proposal.id} is already ${found.decision.decision}`);
   const decision = await reject(found, reason, { by: ctx.apply?.by });
   ctx.io.out(`rejected ${found.proposal.id} (${found.proposal.change.kind}) for bottle ${sanitize(found.bottle.record.identity)}; the agent reads: ${sanitize(decision.reason ?? "")}`);
   return 0;
 }
 
-export async function cmdAudit(ctx: CommandContext, bottleName: string, json = false): Promise<number> {
-  const bottle = await findBottle(bottleName, ctx.home ?? bottlesHome());
-  const file = bottle.layout.auditFile;
-  const v = await readAudit(file);
+/** `bottle audit <bottle>`, or `bottle audit --file <path>` for a log file on this machine. */
+export async function cmdAudit(ctx: CommandContext, target: { bottle: string } | { file: string }, json = false): Promise<number> {
+  let file: string;
+  let v;
+  if ("file" in target) {
+    file = target.file;
+    v = await readAudit(file, localIo);
+  } else {
+    const bottle = await findBottle(target.bottle, sourceOf(ctx));
+    file = `${bottle.layout.auditFile} in ${bottle.record.containers.state ?? "the state container"} on ${bottle.host.label}`;
+    v = await readAudit(bottle.layout.auditFile, bottle.io);
+  }
   if (json) for (const l of v.lines) ctx.io.out(JSON.stringify(l));
   else {
     if (!v.lines.length && v.ok) ctx.io.out(`no audit entries yet (${file})`);
@@ -176,17 +210,14 @@ const LOG_LINES = 200;
 
 /** The last lines of a sidecar's log (stdout and stderr, as `docker logs`), known noise left out unless `all`. */
 export async function cmdLogs(ctx: CommandContext, bottleName: string, role: string, all = false): Promise<number> {
-  const bottle = await findBottle(bottleName, ctx.home ?? bottlesHome());
+  const bottle = await findBottle(bottleName, sourceOf(ctx));
   const container = bottle.record.containers[role];
   if (!container) throw new UserError(`bottle ${bottle.record.identity} has no ${role} container (it has: ${Object.keys(bottle.record.containers).join(", ")})`);
   const bin = ctx.apply?.docker || onPath("docker");
   if (!bin) throw new UserError("no docker CLI on PATH");
-  const out = await new Promise<{ lines: { ns: bigint; text: string }[]; error?: string }>((resolve) =>
-    execFile(bin, ["logs", "--timestamps", "--tail", String(LOG_LINES), container], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ lines: [...stampedLines(stdout), ...stampedLines(stderr)], error: err ? (stderr || err.message).trim().split("\n")[0] : undefined }),
-    ),
-  );
-  if (out.error) throw new UserError(`cannot read the log of ${container}: ${out.error}`);
+  const r = await runDocker(bottle.endpoint, ["logs", "--timestamps", "--tail", String(LOG_LINES), container], { bin });
+  if (r.code !== 0) throw new UserError(`cannot read the log of ${container} on ${bottle.host.label}: ${r.stderr.trim().split("\n")[0]}`);
+  const out = { lines: [...stampedLines(r.stdout.toString()), ...stampedLines(r.stderr)] };
   const noise = all ? undefined : NOISE[role];
   let hidden = 0;
   // stdout and stderr come apart from docker: merged again in the daemon's time order
@@ -198,33 +229,29 @@ export async function cmdLogs(ctx: CommandContext, bottleName: string, role: str
   return 0;
 }
 
-/** `bottle seal`: a hand-edited live file, validated like its reader does, re-sealed atomically. */
-export async function cmdSeal(ctx: CommandContext, file: string): Promise<number> {
-  const name = path.basename(file);
+/** `bottle seal`: a hand-edited live file of a bottle, validated like its reader does, re-sealed atomically in its volume. */
+export async function cmdSeal(ctx: CommandContext, bottleName: string, fileName: string): Promise<number> {
+  const name = path.basename(fileName);
   const parse = ({ [FILE_NAMES.routes]: parseRoutesYaml, [FILE_NAMES.policy]: parsePolicyYaml } as Record<string, ((text: string, where: string) => unknown) | undefined>)[name];
   if (!parse) {
     throw new UserError(
       name === FILE_NAMES.pipelock
-        ? `${file} is rendered from routes.yaml and policy.yaml: edit those (or approve a proposal) and it follows`
+        ? `${name} is rendered from routes.yaml and policy.yaml: edit those (or approve a proposal) and it follows`
         : `bottle seal takes a live ${FILE_NAMES.routes} or ${FILE_NAMES.policy}, not ${name}`,
     );
   }
-  let text: string;
-  let mode: number;
-  try {
-    text = fs.readFileSync(file, "utf8");
-    mode = fs.statSync(file).mode & 0o777;
-  } catch (err) {
-    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const bottle = await findBottle(bottleName, sourceOf(ctx));
+  const file = name === FILE_NAMES.routes ? bottle.layout.routesFile : bottle.layout.policyFile;
+  const text = await bottle.io.read(file);
+  if (text === undefined) throw new UserError(`bottle ${bottle.record.identity} has no ${file} (run \`pulumi up\` first)`);
   const sealed = seal(withoutSeal(text));
   parse(sealed, file);
   if (sealed === text) {
-    ctx.io.out(`${file} is already sealed`);
+    ctx.io.out(`${file} of ${bottle.record.identity} is already sealed`);
     return 0;
   }
-  writeFileAtomic(file, sealed, mode);
-  ctx.io.out(`sealed ${file} (${sealed.slice(sealed.lastIndexOf("\n", sealed.length - 2) + 1).trim()}); the sidecar reloads it on the file change`);
+  await bottle.io.write(file, sealed);
+  ctx.io.out(`sealed ${file} of ${bottle.record.identity} (${sealed.slice(sealed.lastIndexOf("\n", sealed.length - 2) + 1).trim()}); the sidecar reloads it on the file change`);
   return 0;
 }
 
@@ -235,7 +262,7 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { reason: { type: "string", short: "m" }, force: { type: "boolean" }, json: { type: "boolean" }, all: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: { reason: { type: "string", short: "m" }, force: { type: "boolean" }, json: { type: "boolean" }, all: { type: "boolean" }, file: { type: "string" }, help: { type: "boolean", short: "h" } },
     });
   } catch (err) {
     ctx.io.err(`bottle: ${(err as Error).message}\n\n${USAGE}`);
@@ -252,6 +279,9 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
   };
   try {
     switch (cmd) {
+      case "list":
+        need(0, "no arguments");
+        return await cmdList(ctx);
       case "pending":
         need(0, "no arguments");
         return await cmdPending(ctx);
@@ -265,14 +295,18 @@ export async function main(argv: string[], ctx: CommandContext & { dashboard?: (
         need(1, 'one proposal id and --reason "…"');
         return await cmdReject(ctx, rest[0]!, values.reason);
       case "audit":
-        need(1, "one bottle (its name or identity)");
-        return await cmdAudit(ctx, rest[0]!, values.json);
+        if (values.file !== undefined) {
+          need(0, "either a bottle or --file <path>");
+          return await cmdAudit(ctx, { file: values.file }, values.json);
+        }
+        need(1, "one bottle (its identity, or <identity>@<host>) or --file <path>");
+        return await cmdAudit(ctx, { bottle: rest[0]! }, values.json);
       case "logs":
         need(2, "a bottle and a sidecar (pipelock, egress, supervise, git-gate, agent)");
         return await cmdLogs(ctx, rest[0]!, rest[1]!, values.all);
       case "seal":
-        need(1, "one live file (routes.yaml or policy.yaml)");
-        return await cmdSeal(ctx, rest[0]!);
+        need(2, "a bottle and one of its live files (routes.yaml or policy.yaml)");
+        return await cmdSeal(ctx, rest[0]!, rest[1]!);
       case "dashboard":
         need(0, "no arguments");
         if (!ctx.dashboard) throw new UserError("the dashboard needs an interactive terminal");

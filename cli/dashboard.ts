@@ -1,15 +1,16 @@
 // `bottle dashboard`: an interactive terminal view of pending proposals. The rendering
 // and the key handling are pure functions (tested as such); runDashboard wires them to a
 // raw-mode TTY, refreshing as proposals arrive.
-import { allProposals, findBottles } from "../store/bottles.ts";
-import { bottlesHome } from "../store/layout.ts";
+import { allProposals } from "../store/bottles.ts";
 import { findProposal } from "./bottles.ts";
-import { cmdApprove, cmdReject, pendingRows, showLines, type CommandContext, type Io } from "./commands.ts";
+import { cmdApprove, cmdReject, pendingRows, showLines, sourceOf, type CommandContext, type Io } from "./commands.ts";
 import { age, emphasize, oneLine } from "./text.ts";
 
 export interface DashItem {
   id: string;
   bottle: string;
+  /** The host it runs on (the docker context it was found through). */
+  host?: string;
   kind: string;
   createdAt: string;
   count: number;
@@ -138,7 +139,7 @@ export function renderDashboard(state: DashState, opts: { width: number; height:
     const start = Math.min(Math.max(0, state.selected - body + 1), Math.max(0, state.items.length - body));
     state.items.slice(start, start + body).forEach((it, k) => {
       const i = start + k;
-      const row = `${i === state.selected ? "›" : " "} ${it.id}  ${fit(it.bottle, 16).padEnd(16)}  ${it.kind.padEnd(18)}  ${age(it.createdAt, now).padStart(6)}  ${`${it.count}×`.padStart(5)}  ${oneLine(it.summary, 200)}`;
+      const row = `${i === state.selected ? "›" : " "} ${it.id}  ${fit(it.bottle, 16).padEnd(16)}  ${fit(it.host ?? "", 12).padEnd(12)}  ${it.kind.padEnd(18)}  ${age(it.createdAt, now).padStart(6)}  ${`${it.count}×`.padStart(5)}  ${oneLine(it.summary, 200)}`;
       const line = fit(row, width);
       lines.push(i === state.selected && opts.color ? INVERSE + line + RESET : line);
     });
@@ -159,18 +160,20 @@ export function proposalsPerMinute(timestamps: readonly string[], now: number): 
 /** Current items and rate, read from disk. */
 export async function loadDashboard(ctx: CommandContext, now = Date.now()): Promise<{ items: DashItem[]; rate: number; bottles: number }> {
   const quiet: CommandContext = { ...ctx, io: { out: () => {}, err: () => {} } };
-  const home = ctx.home ?? bottlesHome();
-  const all = await allProposals(home);
+  const source = sourceOf(ctx);
+  const bottles = await source.bottles();
+  const all = await allProposals(source, undefined, bottles);
   const rate = proposalsPerMinute(all.flatMap((p) => p.proposal.requests.map((r) => r.at)), now);
-  const items = (await pendingRows(quiet)).map(({ found, summary }) => ({
+  const items = (await pendingRows(quiet, all)).map(({ found, summary }) => ({
     id: found.proposal.id,
     bottle: found.bottle.record.identity,
+    host: found.bottle.host.label,
     kind: found.proposal.change.kind,
     createdAt: found.proposal.createdAt,
     count: found.proposal.count,
     summary,
   }));
-  return { items, rate, bottles: (await findBottles(home)).length };
+  return { items, rate, bottles: bottles.length };
 }
 
 export interface TtyIn extends NodeJS.EventEmitter {
@@ -199,15 +202,18 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
     const lines = renderDashboard(state, { width: output.columns ?? 100, height: output.rows ?? 30, now: Date.now(), color: true });
     output.write("\u001b[H" + lines.map((l) => l + "\u001b[K").join("\r\n") + "\u001b[J");
   };
-  const refresh = async () => {
-    try {
-      const { items, rate, bottles } = await loadDashboard(ctx);
-      state = withItems(state, items, rate, bottles);
-    } catch (err) {
-      state = { ...state, message: `refresh failed: ${(err as Error).message}` };
-    }
-    draw();
-  };
+  // one refresh at a time: through a remote engine a round can take longer than the interval
+  let refreshing: Promise<void> | undefined;
+  const refresh = () =>
+    (refreshing ??= (async () => {
+      try {
+        const { items, rate, bottles } = await loadDashboard(ctx);
+        state = withItems(state, items, rate, bottles);
+      } catch (err) {
+        state = { ...state, message: `refresh failed: ${(err as Error).message}` };
+      }
+      draw();
+    })().finally(() => (refreshing = undefined)));
   const captured = (): { io: Io; text: () => string } => {
     const lines: string[] = [];
     return { io: { out: (l) => lines.push(l), err: (l) => lines.push(l) }, text: () => lines.join(" · ").replace(/\s+/g, " ") };
@@ -230,7 +236,7 @@ export async function runDashboard(ctx: CommandContext, input: TtyIn, output: Tt
       if (action.type === "quit") return quit();
       if (action.type === "show") {
         try {
-          state = { ...state, detail: await showLines(await findProposal(action.id, ctx.home ?? bottlesHome())) };
+          state = { ...state, detail: await showLines(await findProposal(action.id, sourceOf(ctx))) };
         } catch (err) {
           state = { ...state, mode: "list", message: (err as Error).message };
         }

@@ -6,12 +6,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
-import { PROPOSAL_KIND_NAMES, PROPOSAL_KINDS, STACK_CONFIG_NAMESPACE, type ProposalKind } from "../contracts/proposals.ts";
+import { PROPOSAL_KIND_NAMES, STACK_CONFIG_NAMESPACE, stackConfigKeys, type ProposalKind } from "../contracts/proposals.ts";
 import { writeFileAtomic } from "../store/io.ts";
 import { onPath } from "./which.ts";
 
-/** The full stack config key each proposal kind persists under (`claude-bottle:<configKey>`). */
-export const CONFIG_KEYS = Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, `${STACK_CONFIG_NAMESPACE}:${PROPOSAL_KINDS[k].configKey}`])) as Record<ProposalKind, string>;
+/** The full stack config key each proposal kind persists under in a one-bottle stack (`claude-bottle:<configKey>`). */
+export const CONFIG_KEYS = Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, `${STACK_CONFIG_NAMESPACE}:${stackConfigKeys()[k]}`])) as Record<ProposalKind, string>;
 
 export interface StackTarget {
   projectDir: string;
@@ -87,6 +87,8 @@ export interface PersistOptions {
 
 export async function persistStackConfig(target: StackTarget, values: Record<string, unknown>, opts: PersistOptions = {}): Promise<PersistResult> {
   const keys = Object.keys(values).join(", ");
+  // bottle.json names the directory on the machine that runs `pulumi up`; the operator may be elsewhere
+  if (!fs.existsSync(target.projectDir)) throw new Error(`the stack's project directory ${target.projectDir} is not on this machine: approve from the machine that runs \`pulumi up\` for stack ${target.stack}, or set ${keys} there by hand`);
   const usePulumi = opts.usePulumi ?? onPath("pulumi") !== undefined;
   if (usePulumi) {
     try {

@@ -91,7 +91,7 @@ export function agentImage(name: string, args: AgentImageArgs, opts: pulumi.Cust
   const file = path.resolve(args.capabilityDockerfile);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
     throw new pulumi.RunError(
-      `claude-bottle:capabilityDockerfile names ${file}, which does not exist. Restore it from the bottle's state directory ` +
+      `claude-bottle:capabilityDockerfile names ${file}, which does not exist. Restore it from the bottle's host directory ` +
         "(capability/<proposal id>.Dockerfile), or go back to the standard agent image: `pulumi config rm claude-bottle:capabilityDockerfile`",
     );
   }

@@ -37,16 +37,3 @@ export function httpHealthcheck(url: string): docker.types.input.ContainerHealth
     retries: 3,
   };
 }
-
-/**
- * The container `user` for sidecars that write into the operator's state directory: a bare uid.
- * Not "uid:gid": an upload with owner/group makes the docker provider copy with the daemon's
- * CopyUIDGID option, and the daemon (Docker 20.10, moby daemon/archive_tarcopyoptions_unix.go)
- * resolves the container's `user` with the host's passwd/getent, where "1000:1000" is no name:
- * `getent unable to find entry "1000:1000" in passwd database`.
- */
-export function operatorUser(): { uid: string; gid: string; user: string } {
-  const uid = String(process.getuid?.() ?? 1000);
-  const gid = String(process.getgid?.() ?? 1000);
-  return { uid, gid, user: uid };
-}

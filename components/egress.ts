@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
+import { hardened, httpHealthcheck } from "./container.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
 import { EGRESS_HEALTH_PATH, EGRESS_PORT, EgressSettingsSchema, egressSettingsToEnv } from "../contracts/egress.ts";
-import { CONTAINER_PATHS } from "../contracts/paths.ts";
+import { NOBODY_UID } from "../contracts/docker.ts";
 import { TOOL_NAMES } from "../contracts/proposals.ts";
 import { renderRoutesYaml, type RoutesDocument } from "../contracts/routes.ts";
-import type { StateLayout } from "../store/layout.ts";
+import type { BottleState } from "./state.ts";
 
 export const EGRESS_ALIAS = "egress";
 const TRUST_DIR = "/etc/claude-bottle/egress-trust";
@@ -28,7 +28,8 @@ export interface EgressArgs {
   /** token_ref → value. Secrets: they reach only this container's env. */
   tokens: Record<string, string>;
   superviseEnabled: boolean;
-  state: StateLayout;
+  /** The bottle's state: routes.yaml is written through it, and egress mounts its volumes. */
+  state: BottleState;
   runtime?: string;
 }
 
@@ -41,13 +42,15 @@ export class Egress extends pulumi.ComponentResource {
   constructor(name: string, args: EgressArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:sidecar:Egress", name, {}, opts);
     const defaults = EgressSettingsSchema.parse({});
-    const operator = operatorUser();
+    const uid = String(NOBODY_UID);
     this.routesFile = new LiveConfigFile(
       `${name}-routes`,
       {
-        path: args.state.routesFile,
+        path: args.state.layout.routesFile,
         content: renderRoutesYaml(args.routes),
         kind: "egress-routes",
+        stateContainer: args.state.container.name,
+        docker: args.state.endpoint,
         reloadContainer: args.containerName,
       },
       { parent: this },
@@ -68,21 +71,18 @@ export class Egress extends pulumi.ComponentResource {
         ...hardened(args.identity, "egress"),
         name: args.containerName,
         image: args.image,
-        user: operator.user,
+        user: uid,
         runtime: args.runtime,
         networksAdvanced: [
           { name: args.internalNetwork, aliases: [EGRESS_ALIAS] },
           { name: args.linkNetwork },
         ],
         envs: [...settingsEnv, ...tokenEnv],
-        mounts: [
-          { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },
-          { type: "bind", source: args.state.auditDir, target: CONTAINER_PATHS.auditDir, readOnly: false },
-        ],
+        mounts: args.state.mountsFor("egress"),
         tmpfs: { "/tmp": "rw,size=64m" },
         uploads: [
           { file: defaults.EGRESS_CA_CERT_FILE, content: args.caCertPem, permissions: "0644" },
-          { file: defaults.EGRESS_CA_KEY_FILE, content: pulumi.secret(args.caKeyPem), permissions: "0600", owner: operator.uid, group: operator.gid },
+          { file: defaults.EGRESS_CA_KEY_FILE, content: pulumi.secret(args.caKeyPem), permissions: "0600", owner: uid, group: uid },
           { file: trustFiles[0]!, content: args.upstreamCaPem, permissions: "0644" },
           ...args.extraCaPems.map((pem, i) => ({ file: trustFiles[i + 1]!, content: pem, permissions: "0644" })),
         ],

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Role } from "../contracts/labels.ts";
+import { dockerCliEnv, type DockerEndpoint } from "../store/docker.ts";
 
 export const SIDECARS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "sidecars");
 
@@ -42,6 +43,7 @@ export const IMAGE_BUILD_ARGS: Record<Role, BuildArgName[]> = {
   pipelock: ["BASE_IMAGE", "PIPELOCK_IMAGE"],
   "git-gate": ["BASE_IMAGE", "GITLEAKS_IMAGE"],
   supervise: ["BASE_IMAGE"],
+  state: ["BASE_IMAGE"],
 };
 
 export interface SidecarImageArgs {
@@ -85,9 +87,9 @@ export function sidecarImage(name: string, args: SidecarImageArgs, opts: pulumi.
  * built for it: unset, the docker provider builds for the machine running Pulumi and warns on
  * every preview — wrong when DOCKER_HOST points at a host of another architecture.
  */
-export function daemonPlatform(): string | undefined {
+export function daemonPlatform(endpoint?: DockerEndpoint): string | undefined {
   try {
-    const out = execFileSync("docker", ["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], { timeout: 10_000, stdio: ["ignore", "pipe", "ignore"] });
+    const out = execFileSync("docker", ["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], { timeout: 10_000, stdio: ["ignore", "pipe", "ignore"], ...(endpoint ? { env: dockerCliEnv(endpoint) } : {}) });
     const platform = out.toString().trim();
     return /^[a-z0-9]+\/[a-z0-9]+$/.test(platform) ? platform : undefined;
   } catch {

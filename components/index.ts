@@ -1,6 +1,9 @@
 // The library's public API.
 export { Bottle, type BottleArgs } from "./bottle.ts";
 export { BottleNetworks } from "./networks.ts";
+export { BottleState, dockerEndpointOf } from "./state.ts";
+export { DockerHost, type DockerHostArgs } from "./host.ts";
+export { SubnetPool, type BottleSubnets, type SubnetPoolArgs } from "./subnets.ts";
 export { CertificateAuthority } from "./ca.ts";
 export { Pipelock } from "./pipelock.ts";
 export { Egress } from "./egress.ts";
@@ -8,8 +11,11 @@ export { Supervise } from "./supervise.ts";
 export { Agent } from "./agent.ts";
 export { agentEnv } from "../contracts/agent.ts";
 export { LiveConfigFile } from "./liveConfig.ts";
-export { chooseRuntime, resolveRuntime, type RuntimeChoice, type RuntimeSeams } from "./runtime.ts";
+export { chooseRuntime, resolveRuntime, dockerSeams, type RuntimeChoice, type RuntimeSeams } from "./runtime.ts";
+export { baseImagesOf, daemonPlatform } from "./images.ts";
 export { bottleProgram, type ProgramOptions } from "./program.ts";
 export { loadManifest, resolveBottle, DEFAULT_MANIFEST_FILE, type BottleSpec } from "./manifest/load.ts";
 export { ManifestSchema, BottleManifestSchema } from "./manifest/schema.ts";
 export { ConfigError } from "../contracts/validation.ts";
+export { stackConfigKeys } from "../contracts/proposals.ts";
+export type { DockerEndpoint } from "../store/docker.ts";

@@ -2,11 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { INHIBIT_IPV4 } from "../contracts/docker.ts";
 import { labels, type NetworkRole } from "../contracts/labels.ts";
+import { parseCidr, type BottleSubnets } from "./subnets.ts";
 
 export interface BottleNetworksArgs {
   identity: string;
   /** Prefix of every docker name this bottle creates. */
   namePrefix: string;
+  /** Each network's subnet (a SubnetPool hands them out). Default: Docker's default address pools pick (about 10 bottles per host). */
+  subnets?: BottleSubnets;
 }
 
 /**
@@ -25,6 +28,12 @@ export class BottleNetworks extends pulumi.ComponentResource {
 
   constructor(name: string, args: BottleNetworksArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:network:BottleNetworks", name, {}, opts);
+    const ipam = (role: NetworkRole) => {
+      const subnet = args.subnets?.[role];
+      if (subnet === undefined) return {};
+      parseCidr(subnet, `${role} subnet`);
+      return { ipamConfigs: [{ subnet }] };
+    };
     const closed = (role: NetworkRole) =>
       new docker.Network(
         `${name}-${role}`,
@@ -34,6 +43,7 @@ export class BottleNetworks extends pulumi.ComponentResource {
           internal: true,
           ipv6: false,
           options: { [INHIBIT_IPV4]: "true" },
+          ...ipam(role),
           labels: labels(args.identity, role),
         },
         { parent: this },
@@ -47,6 +57,7 @@ export class BottleNetworks extends pulumi.ComponentResource {
         driver: "bridge",
         internal: false,
         ipv6: false,
+        ...ipam("outside"),
         labels: labels(args.identity, "outside"),
       },
       { parent: this },

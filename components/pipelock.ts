@@ -3,14 +3,13 @@ import * as docker from "@pulumi/docker";
 import { hardened } from "./container.ts";
 import { NOBODY_UID } from "../contracts/docker.ts";
 import { LiveConfigFile } from "./liveConfig.ts";
-import { CONTAINER_PATHS } from "../contracts/paths.ts";
 import { PIPELOCK_CA_DIR, PIPELOCK_CONFIG_FILE, PIPELOCK_PORT, pipelockConfigToYaml } from "../contracts/pipelock.ts";
 import { pipelockConfigFor, renderPolicyYaml, type LivePolicy } from "../contracts/policy.ts";
 import type { RoutesDocument } from "../contracts/routes.ts";
-import type { StateLayout } from "../store/layout.ts";
+import type { BottleState } from "./state.ts";
 
 export const PIPELOCK_ALIAS = "pipelock";
-/** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. A bare uid (see operatorUser). */
+/** pipelock runs unprivileged; its CA key is uploaded owned by this user, mode 0600. A bare uid (see NOBODY_UID). */
 export const PIPELOCK_USER = String(NOBODY_UID);
 const TRUST_DIR = "/etc/claude-bottle/pipelock-trust";
 
@@ -29,7 +28,8 @@ export interface PipelockArgs {
   /** Extra CAs pipelock trusts when it talks to intercepted upstreams. */
   extraCaPems: string[];
   hosts: { host: string; ip: string }[];
-  state: StateLayout;
+  /** The bottle's state: pipelock.yaml and policy.yaml are written through it; pipelock mounts its config volume read-only. */
+  state: BottleState;
   runtime?: string;
 }
 
@@ -43,13 +43,15 @@ export class Pipelock extends pulumi.ComponentResource {
   constructor(name: string, args: PipelockArgs, opts?: pulumi.ComponentResourceOptions) {
     super("claude-bottle:sidecar:Pipelock", name, {}, opts);
     // Approvals start from the policy document, never from pipelock.yaml: that is only ever rendered.
-    this.policy = new LiveConfigFile(`${name}-policy`, { path: args.state.policyFile, content: renderPolicyYaml(args.policy), kind: "live-policy" }, { parent: this });
+    const through = { stateContainer: args.state.container.name, docker: args.state.endpoint };
+    this.policy = new LiveConfigFile(`${name}-policy`, { path: args.state.layout.policyFile, content: renderPolicyYaml(args.policy), kind: "live-policy", ...through }, { parent: this });
     this.config = new LiveConfigFile(
       `${name}-config`,
       {
-        path: args.state.pipelockFile,
+        path: args.state.layout.pipelockFile,
         content: pipelockConfigToYaml(pipelockConfigFor(args.routes, args.policy)),
         kind: "pipelock-config",
+        ...through,
         reloadContainer: args.containerName,
       },
       { parent: this },
@@ -69,7 +71,7 @@ export class Pipelock extends pulumi.ComponentResource {
         ],
         hosts: args.hosts,
         envs: [`SSL_CERT_DIR=/etc/ssl/certs:${TRUST_DIR}`, "HOME=/tmp"],
-        mounts: [{ type: "bind", source: args.state.pipelockConfigDir, target: CONTAINER_PATHS.pipelockConfigDir, readOnly: true }],
+        mounts: args.state.mountsFor("pipelock"),
         tmpfs: { "/tmp": "rw,size=64m" },
         uploads: [
           { file: `${PIPELOCK_CA_DIR}/ca.pem`, content: args.caCertPem, permissions: "0644" },

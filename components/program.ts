@@ -7,7 +7,7 @@ import { Bottle, DEFAULT_NAME_PREFIX } from "./bottle.ts";
 import { DEFAULT_MANIFEST_FILE, loadManifest, resolveBottle } from "./manifest/load.ts";
 import { resolveRuntime, type RuntimeSeams } from "./runtime.ts";
 import { baseImagesOf, daemonPlatform } from "./images.ts";
-import { PROPOSAL_KINDS } from "../contracts/proposals.ts";
+import { stackConfigKeys } from "../contracts/proposals.ts";
 import { ConfigError } from "../contracts/validation.ts";
 
 export interface ProgramOptions {
@@ -38,6 +38,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
     getObject: <T>(key: string) => stackConfig.getObject<T>(key),
     getBoolean: (key: string) => stackConfig.getBoolean(key),
   };
+  const keys = stackConfigKeys();
   let bottle: Bottle;
   try {
     const manifestFile = options.manifest ?? config.get("manifest") ?? DEFAULT_MANIFEST_FILE;
@@ -45,9 +46,9 @@ export function bottleProgram(options: ProgramOptions = {}) {
     const spec = resolveBottle(loaded, {
       agent: options.agent ?? config.get("agent"),
       overrides: {
-        routes: config.getObject<unknown>(PROPOSAL_KINDS.egress_routes.configKey),
-        pipelockAllowlist: config.getObject<unknown>(PROPOSAL_KINDS.pipelock_allowlist.configKey),
-        serverTools: config.getObject<unknown>(PROPOSAL_KINDS.server_tools.configKey),
+        routes: config.getObject<unknown>(keys.egress_routes),
+        pipelockAllowlist: config.getObject<unknown>(keys.pipelock_allowlist),
+        serverTools: config.getObject<unknown>(keys.server_tools),
       },
       env: options.env,
     });
@@ -59,7 +60,7 @@ export function bottleProgram(options: ProgramOptions = {}) {
       runtime: choice.runtime,
       stateDir: options.stateDir ?? config.get("stateDir"),
       namePrefix,
-      capabilityDockerfile: options.capabilityDockerfile ?? config.get(PROPOSAL_KINDS.capability.configKey),
+      capabilityDockerfile: options.capabilityDockerfile ?? config.get(keys.capability),
       // `pulumi config set claude-bottle:purgeOnDestroy true && pulumi up`, then `pulumi destroy` also removes them.
       retainVolumes: !(options.purgeOnDestroy ?? config.getBoolean("purgeOnDestroy") ?? false),
       stack: { project: pulumi.getProject(), stack: pulumi.getStack(), projectDir: path.resolve(options.projectDir ?? ".") },
@@ -76,11 +77,11 @@ export function bottleProgram(options: ProgramOptions = {}) {
     networks: bottle.networkNames,
     caFingerprints: bottle.caFingerprints,
     attach: bottle.attachCommand,
-    resume: bottle.containerNames.apply((c) => `docker exec -it ${c.agent} claude --continue`),
+    resume: pulumi.interpolate`${bottle.attachCommand} --continue`,
     agentVolumes: bottle.agentVolumes,
     images: bottle.images,
     stateDir: bottle.stateDir,
-    auditDir: bottle.auditDir,
-    proposalsDir: bottle.proposalsDir ?? "(supervise is off)",
+    stateContainer: bottle.stateContainer,
+    stateVolumes: bottle.stateVolumes,
   };
 }

@@ -15,6 +15,7 @@ import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { RUNTIMES } from "./manifest/schema.ts";
 import { NOBODY_UID } from "../contracts/docker.ts";
+import { dockerCliEnv, type DockerEndpoint } from "../store/docker.ts";
 import { writeFileAtomic } from "../store/io.ts";
 import { cacheHome } from "../store/layout.ts";
 
@@ -117,16 +118,17 @@ export function resolveRuntime(requested: RequestedRuntime, probe: { image: stri
 
 // --- the Docker CLI and a cache file: the real seams -----------------------------------------
 
-const docker = (args: string[], timeoutMs: number) => {
-  const r = spawnSync("docker", args, { timeout: timeoutMs, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const docker = (args: string[], timeoutMs: number, endpoint?: DockerEndpoint) => {
+  const r = spawnSync("docker", args, { timeout: timeoutMs, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...(endpoint ? { env: dockerCliEnv(endpoint) } : {}) });
   // the daemon's answer, not the CLI's "Run 'docker run --help'" tail
   const lines = `${r.stderr ?? ""}${r.stdout ?? ""}`.trim().split("\n").filter(Boolean);
   const why = (lines.find((l) => /Error response from daemon|^docker: /.test(l)) ?? lines.pop() ?? "").replace(/^docker: /, "");
   return { ok: r.status === 0, stdout: r.stdout ?? "", error: r.error ? `${r.error.message}${why ? `: ${why}` : ""}` : why || `docker ${args[0]} exited ${r.status}` };
 };
 
-export function daemonFacts(): DaemonFacts | undefined {
-  const r = docker(["info", "--format", "{{json .}}"], 15_000);
+/** What `docker info` says about the engine at `endpoint` (default: the docker CLI's own). */
+export function daemonFacts(endpoint?: DockerEndpoint): DaemonFacts | undefined {
+  const r = docker(["info", "--format", "{{json .}}"], 15_000, endpoint);
   if (!r.ok) return undefined;
   try {
     const i = JSON.parse(r.stdout);
@@ -137,18 +139,19 @@ export function daemonFacts(): DaemonFacts | undefined {
 }
 
 /** `docker run --rm` of `true` under the runtime, confined like the agent (no network, no capabilities, nobody). */
-export function probeContainer(runtime: AgentRuntime, image: string, namePrefix: string): ProbeResult {
-  if (!docker(["image", "inspect", "--format", "{{.Id}}", image], 15_000).ok) {
-    const pull = docker(["pull", "--quiet", image], 300_000);
+export function probeContainer(runtime: AgentRuntime, image: string, namePrefix: string, endpoint?: DockerEndpoint): ProbeResult {
+  if (!docker(["image", "inspect", "--format", "{{.Id}}", image], 15_000, endpoint).ok) {
+    const pull = docker(["pull", "--quiet", image], 300_000, endpoint);
     if (!pull.ok) return { ok: false, cause: "image", error: `docker pull ${image}: ${pull.error}` };
   }
   const name = `${namePrefix}runtime-probe-${crypto.randomBytes(4).toString("hex")}`;
   const run = docker(
     ["run", "--rm", "--name", name, "--runtime", runtime, "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--user", String(NOBODY_UID), "--entrypoint", "true", image],
     120_000,
+    endpoint,
   );
   if (run.ok) return { ok: true };
-  docker(["rm", "-f", name], 30_000); // --rm does not cover a CLI killed by the timeout
+  docker(["rm", "-f", name], 30_000, endpoint); // --rm does not cover a CLI killed by the timeout
   return { ok: false, cause: "runtime", error: run.error };
 }
 
@@ -177,4 +180,9 @@ export function fileCache(file = path.join(cacheHome(), "runtime-probes.json"), 
   };
 }
 
-export const dockerSeams = (): RuntimeSeams => ({ info: daemonFacts, probe: probeContainer, cache: fileCache() });
+/** The real seams, against the engine at `endpoint` (a fleet's host; default: the docker CLI's own). */
+export const dockerSeams = (endpoint?: DockerEndpoint): RuntimeSeams => ({
+  info: () => daemonFacts(endpoint),
+  probe: (runtime, image, namePrefix) => probeContainer(runtime, image, namePrefix, endpoint),
+  cache: fileCache(),
+});

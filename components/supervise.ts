@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { hardened, httpHealthcheck, operatorUser } from "./container.ts";
-import { CONTAINER_PATHS } from "../contracts/paths.ts";
+import { hardened, httpHealthcheck } from "./container.ts";
+import { NOBODY_UID } from "../contracts/docker.ts";
 import { SUPERVISE_HEALTH_PATH, SUPERVISE_MCP_PATH, SUPERVISE_PORT, superviseSettingsToEnv } from "../contracts/supervise.ts";
-import type { StateLayout } from "../store/layout.ts";
+import type { BottleState } from "./state.ts";
 
 export const SUPERVISE_ALIAS = "supervise";
 
@@ -12,7 +12,8 @@ export interface SuperviseArgs {
   containerName: string;
   image: pulumi.Input<string>;
   internalNetwork: pulumi.Input<string>;
-  state: StateLayout;
+  /** The bottle's state: supervise writes proposals and its audit log there, and reads the live files (never writes them). */
+  state: BottleState;
   runtime?: string;
 }
 
@@ -30,18 +31,13 @@ export class Supervise extends pulumi.ComponentResource {
         ...hardened(args.identity, "supervise"),
         name: args.containerName,
         image: args.image,
-        user: operatorUser().user,
+        user: String(NOBODY_UID),
         readOnly: true,
         runtime: args.runtime,
         networksAdvanced: [{ name: args.internalNetwork, aliases: [SUPERVISE_ALIAS] }],
         // Listen address and every path: the schema's defaults, which are the mounts below.
         envs: superviseSettingsToEnv({ SUPERVISE_BOTTLE: args.identity }),
-        mounts: [
-          { type: "bind", source: args.state.superviseDir, target: CONTAINER_PATHS.superviseDir, readOnly: false },
-          { type: "bind", source: args.state.egressConfigDir, target: CONTAINER_PATHS.egressConfigDir, readOnly: true },
-          { type: "bind", source: args.state.pipelockConfigDir, target: CONTAINER_PATHS.pipelockConfigDir, readOnly: true },
-          { type: "bind", source: args.state.auditDir, target: CONTAINER_PATHS.auditDir, readOnly: false },
-        ],
+        mounts: args.state.mountsFor("supervise"),
         tmpfs: { "/tmp": "rw,size=16m" },
         healthcheck: httpHealthcheck(`http://127.0.0.1:${SUPERVISE_PORT}${SUPERVISE_HEALTH_PATH}`),
       },

@@ -12,11 +12,13 @@ export const DOCKER_TYPES = {
 } as const;
 
 /**
- * The uid of sidecars that hold a private key uploaded owned by them: "nobody". An upload with
- * owner/group makes the docker provider copy with the daemon's CopyUIDGID option, and Docker
- * before 28 then resolves the container's `user` in the HOST's passwd/getent (moby
- * daemon/archive_tarcopyoptions_unix.go), where only a bare uid the host knows works — not
- * "uid:gid", not an image-only uid such as 10001. 65534 is nobody on every Linux Docker host.
+ * The uid of every sidecar that writes the bottle's state volumes or holds a private key uploaded
+ * owned by it: "nobody". The state volumes are owned by it (the state image's mount points,
+ * copied into each fresh volume). An upload with owner/group makes the docker provider copy with
+ * the daemon's CopyUIDGID option, and Docker before 28 then resolves the container's `user` in
+ * the HOST's passwd/getent (moby daemon/archive_tarcopyoptions_unix.go), where only a bare uid
+ * the host knows works — not "uid:gid", not an image-only uid such as 10001. 65534 is nobody on
+ * every Linux Docker host, so it works on a remote engine as on a local one.
  */
 export const NOBODY_UID = 65534;
 

@@ -3,7 +3,8 @@
 export const LABEL_ROLE = "dev.claude-bottle.role";
 export const LABEL_BOTTLE = "dev.claude-bottle.identity";
 
-export const ROLES = ["agent", "egress", "pipelock", "git-gate", "supervise"] as const;
+/** Every container of a bottle; `state` is the one the bottle's state volumes are read and written through (components/state.ts). */
+export const ROLES = ["agent", "egress", "pipelock", "git-gate", "supervise", "state"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** internal: agent + its sidecars, no way out. link: egress ↔ pipelock only. outside: sidecars that must reach the internet. */

@@ -296,6 +296,15 @@ export function kindSpec(kind: ProposalKind): ProposalKindSpec<ProposalChange, z
 
 export const PROPOSAL_KIND_NAMES = Object.keys(PROPOSAL_KINDS) as ProposalKind[];
 
+/**
+ * The key (without the `claude-bottle:` namespace) each proposal kind's approvals persist under.
+ * A stack of one bottle uses the kinds' own keys (`routes`); a program of many bottles gives each
+ * bottle its own (`routes.<identity>`), so approving for one never rewrites another's.
+ */
+export function stackConfigKeys(bottle?: string): Record<ProposalKind, string> {
+  return Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, bottle ? `${PROPOSAL_KINDS[k].configKey}.${bottle}` : PROPOSAL_KINDS[k].configKey])) as Record<ProposalKind, string>;
+}
+
 /** Tool names the agent sees; egress's 403 names the routes tool. */
 export const TOOL_NAMES = {
   ...(Object.fromEntries(PROPOSAL_KIND_NAMES.map((k) => [k, PROPOSAL_KINDS[k].tool.name])) as { [K in ProposalKind]: Kinds[K]["tool"]["name"] }),

@@ -76,7 +76,7 @@ export function forbiddenHostPath(hostPath: string, home: string = os.homedir())
   if (p === "/") return "the host root";
   const h = path.posix.normalize(home).replace(/(.)\/+$/, "$1");
   if (h !== "/" && within(p, h)) {
-    // Inside the operator's home (which may itself be /root): the bottle's state dirs are fine,
+    // Inside the operator's home (which may itself be /root): a bottle's host directory is fine,
     // the home itself and its credential stores are not.
     if (p === h) return "the operator's whole home directory";
     for (const entry of FORBIDDEN_HOME_ENTRIES) if (within(p, `${h}/${entry}`)) return `the operator's credentials (~/${entry})`;

@@ -1,5 +1,5 @@
 // The live configs the sidecars watch (pipelock.yaml, egress routes.yaml) are not container inputs:
-// a LiveConfigFile resource writes them into the bottle's state directory. These policies read its
+// a LiveConfigFile resource writes them into the bottle's state volumes. These policies read its
 // `content` with the very schemas the sidecars load it with (nothing is parsed two ways).
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { FILE_NAMES } from "../contracts/paths.ts";

@@ -1,4 +1,4 @@
-// Policies over the sidecar containers (egress, pipelock, git-gate, supervise). They hold the
+// Policies over the sidecar containers (egress, pipelock, git-gate, supervise, state). They hold the
 // bottle's credentials and CA keys, so a sidecar that could escape to the host would undo the
 // agent's isolation from the other side: the confinement checks are the agent's own
 // (confinement.ts), and no capability may be added back.

@@ -1,8 +1,8 @@
 // The one seam between the bottle's state and the storage it lives on. Everything in store/
-// reads and writes through a StateIo; `localIo` is a directory on this machine's filesystem
-// (the host's state directory, or a bind mount inside the supervise container). The methods
-// are few and async so the same state can be served through the Docker API (a remote engine)
-// without touching their callers.
+// reads and writes through a StateIo: `localIo` is a directory on this machine's filesystem
+// (the volumes as the supervise container mounts them; a test's temp directory), `dockerIo`
+// (store/docker.ts) the same volumes through the bottle's state container, on whichever
+// Docker engine it runs. The methods are few and async so their callers never know which.
 //
 // Three guarantees every implementation keeps: `write` replaces a file so no reader ever sees
 // half of it, `create` writes a file once (the second writer learns it lost), and `lock`
@@ -24,6 +24,8 @@ export interface StateIo {
   append(file: string, text: string): Promise<void>;
   /** Entry names in a directory; [] when it does not exist. */
   list(dir: string): Promise<string[]>;
+  /** Every regular file directly in `dir`: name → text, each read whole at one moment; {} when `dir` does not exist. */
+  readAll(dir: string): Promise<Record<string, string>>;
   /** A token that changes whenever the file changes; undefined when it does not exist. */
   stamp(file: string): Promise<string | undefined>;
   /** Run `fn` as the only holder of `lock`; waits up to waitMs (default 10 s), then throws LockBusyError. */
@@ -40,9 +42,9 @@ export class LockBusyError extends Error {
 }
 
 /** A lock not touched for this long belongs to a writer that died; the next taker removes it. */
-const LOCK_STALE_MS = 30_000;
+export const LOCK_STALE_MS = 30_000;
 /** Holders touch their lock this often, so a long hold is never mistaken for a dead one. */
-const LOCK_HEARTBEAT_MS = 5_000;
+export const LOCK_HEARTBEAT_MS = 5_000;
 
 type Content = string | Uint8Array | ((write: (chunk: Uint8Array) => void) => void);
 
@@ -127,7 +129,7 @@ function ifExists<T>(read: () => T): T | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mkdir is atomic on every filesystem, bind mounts included: the directory is the lock. */
+/** mkdir is atomic on every filesystem, volumes included: the directory is the lock (store/docker.ts takes the same one through the state container). */
 async function withLock<T>(lock: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
   const deadline = Date.now() + (opts.waitMs ?? 10_000);
   fs.mkdirSync(path.dirname(lock), { recursive: true });
@@ -188,6 +190,15 @@ export const localIo: StateIo = {
     }
   },
   list: async (dir) => ifExists(() => fs.readdirSync(dir)) ?? [],
+  readAll: async (dir) => {
+    const out: Record<string, string> = {};
+    for (const e of ifExists(() => fs.readdirSync(dir, { withFileTypes: true })) ?? []) {
+      if (!e.isFile()) continue;
+      const text = ifExists(() => fs.readFileSync(path.join(dir, e.name), "utf8"));
+      if (text !== undefined) out[e.name] = text;
+    }
+    return out;
+  },
   stamp: async (file) =>
     ifExists(() => {
       const st = fs.statSync(file);

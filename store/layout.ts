@@ -1,11 +1,13 @@
-// Where a bottle's state lives on the host: one directory per bottle under the bottles home.
-// Components create it and write the live files, sidecars see parts of it through mounts
-// (contracts/paths.ts CONTAINER_PATHS), the operator CLI finds bottles through it.
+// Where a bottle's state is. The live files, proposals, decisions, audit logs and the bottle's
+// record live in its state volumes (contracts/state.ts), at the same paths in the state
+// container and in each sidecar that mounts them (contracts/paths.ts CONTAINER_PATHS):
+// stateLayout() lays them out. What `pulumi up` builds from stays on the machine that runs it
+// (hostLayout(): the workspace snapshot, approved capability Dockerfiles).
 import os from "node:os";
 import path from "node:path";
-import { FILE_NAMES } from "../contracts/paths.ts";
+import { CONTAINER_PATHS, FILE_NAMES } from "../contracts/paths.ts";
 
-/** Root of every bottle's state on this host. */
+/** Root of every bottle's host directory on the machine that runs `pulumi up`: CLAUDE_BOTTLE_HOME, default ~/.claude-bottle. */
 export function bottlesHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.CLAUDE_BOTTLE_HOME || path.join(os.homedir(), ".claude-bottle");
 }
@@ -15,7 +17,7 @@ export function cacheHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.CLAUDE_BOTTLE_CACHE || path.join(os.homedir(), ".cache", "claude-bottle");
 }
 
-/** The live documents and the proposal store, wherever they are mounted (host or supervise container). */
+/** The live documents and the proposal store, wherever they are mounted. */
 export interface LivePaths {
   routesFile: string;
   /** The live policy document (the extra pipelock allowlist). */
@@ -27,7 +29,7 @@ export interface LivePaths {
   auditFile: string;
 }
 
-/** The same files as the supervise container sees them. */
+/** The same files as a container sees them, given where its mounts are (supervise: from its settings). */
 export function mountedPaths(dirs: { egressConfigDir: string; pipelockConfigDir: string; superviseDir: string; auditFile: string }): LivePaths {
   return {
     routesFile: path.posix.join(dirs.egressConfigDir, FILE_NAMES.routes),
@@ -38,33 +40,52 @@ export function mountedPaths(dirs: { egressConfigDir: string; pipelockConfigDir:
   };
 }
 
-/** Host-side layout of one bottle's state directory. */
-export function stateLayout(stateDir: string) {
+/**
+ * One bottle's state as its volumes hold it, under `root`: "/" in the state container (what
+ * dockerIo reads and writes); a directory standing in for the volumes in tests.
+ */
+export function stateLayout(root = "/") {
+  const at = (p: string) => path.posix.join(root, p);
   const dirs = {
-    root: stateDir,
-    /** bottle.json: the record the CLI uses to find this bottle. */
-    record: path.join(stateDir, "bottle.json"),
-    /** routes.yaml; mounted read-only into egress and supervise. */
-    egressConfigDir: path.join(stateDir, "egress"),
-    /** pipelock.yaml and policy.yaml; mounted read-only into pipelock and supervise. */
-    pipelockConfigDir: path.join(stateDir, "pipelock"),
-    /** Proposals and decisions; mounted read-write into supervise. */
-    superviseDir: path.join(stateDir, "supervise"),
-    /** Per-bottle agent Dockerfiles from approved capability changes. */
-    capabilityDir: path.join(stateDir, "capability"),
-    /** JSON-lines audit logs, one file per writer; mounted read-write into the sidecars. */
-    auditDir: path.join(stateDir, "audit"),
-    /** The agent's workspace snapshots (store/workspace.ts). */
-    agentDir: path.join(stateDir, "agent"),
+    root,
+    /** routes.yaml (volume `egress`). */
+    egressConfigDir: at(CONTAINER_PATHS.egressConfigDir),
+    /** pipelock.yaml and policy.yaml (volume `pipelock`). */
+    pipelockConfigDir: at(CONTAINER_PATHS.pipelockConfigDir),
+    /** Proposals and decisions (volume `supervise`). */
+    superviseDir: at(CONTAINER_PATHS.superviseDir),
+    /** JSON-lines audit logs, one file per writer (volume `audit`). */
+    auditDir: at(CONTAINER_PATHS.auditDir),
+    /** bottle.json (volume `record`). */
+    recordDir: at(CONTAINER_PATHS.recordDir),
   };
   return {
     ...dirs,
-    ...mountedPaths({ ...dirs, auditFile: path.join(dirs.auditDir, FILE_NAMES.superviseAudit) }),
-    /** The capability Dockerfile `pulumi up` builds from (stack config claude-bottle:capabilityDockerfile). */
-    capabilityDockerfile: path.join(dirs.capabilityDir, "Dockerfile"),
-    /** Directories that must exist before a container bind-mounts them. */
-    mountDirs: [dirs.egressConfigDir, dirs.pipelockConfigDir, dirs.superviseDir, dirs.auditDir, dirs.capabilityDir],
+    record: path.posix.join(dirs.recordDir, FILE_NAMES.record),
+    egressAuditFile: path.posix.join(dirs.auditDir, FILE_NAMES.egressAudit),
+    ...mountedPaths({ ...dirs, auditFile: path.posix.join(dirs.auditDir, FILE_NAMES.superviseAudit) }),
   };
 }
 
 export type StateLayout = ReturnType<typeof stateLayout>;
+
+/**
+ * What one bottle keeps on the machine that runs `pulumi up` (the stack config
+ * `claude-bottle:stateDir`; default ~/.claude-bottle/<identity>): what the build reads from there.
+ */
+export function hostLayout(dir: string) {
+  const capabilityDir = path.join(dir, "capability");
+  return {
+    root: dir,
+    /** The agent's workspace snapshots (store/workspace.ts). */
+    agentDir: path.join(dir, "agent"),
+    /** Per-bottle agent Dockerfiles from approved capability changes. */
+    capabilityDir,
+    /** The capability Dockerfile `pulumi up` builds from (stack config claude-bottle:capabilityDockerfile). */
+    capabilityDockerfile: path.join(capabilityDir, "Dockerfile"),
+    /** What claude-bottle before the state volumes kept here; no longer read or written (README, "Upgrading"). */
+    legacy: ["bottle.json", "egress", "pipelock", "supervise", "audit"].map((n) => path.join(dir, n)),
+  };
+}
+
+export type HostLayout = ReturnType<typeof hostLayout>;

@@ -11,7 +11,7 @@ import type { LiveState } from "../contracts/proposals.ts";
 import { parseRoutesDocument, parseRoutesYaml, renderRoutesYaml } from "../contracts/routes.ts";
 import type { Role } from "../contracts/labels.ts";
 import { localIo, type StateIo } from "./io.ts";
-import type { LivePaths, StateLayout } from "./layout.ts";
+import type { HostLayout, LivePaths, StateLayout } from "./layout.ts";
 import { proposalPaths } from "./proposals.ts";
 
 export interface CurrentConfig extends LiveState {
@@ -71,7 +71,7 @@ export function fileChanges(before: LiveState, after: LiveState): FileChange[] {
 export interface LiveWrite {
   /** Name of the live file (routes.yaml, policy.yaml, pipelock.yaml). */
   name: string;
-  /** Host path. */
+  /** Its path in the state volumes. */
   file: string;
   /** What is on disk now; undefined when the file does not exist. */
   before: string | undefined;
@@ -98,13 +98,14 @@ export async function liveWrites(paths: LivePaths, next: LiveState, io: StateIo 
 }
 
 /**
- * Keep an approved Dockerfile three times: the one `pulumi up` builds from, a copy named after the
- * proposal (history), and supervise's view of it. Returns the host paths written.
+ * Keep an approved Dockerfile three times: the one `pulumi up` builds from and a copy named after
+ * the proposal (history), both in the bottle's directory on the machine that runs `pulumi up`,
+ * and supervise's view of it in the state volume. Returns the host paths `pulumi up` reads.
  */
-export async function writeApprovedDockerfile(layout: StateLayout, before: LiveState, next: LiveState, opts: { proposalId: string }, io: StateIo = localIo): Promise<string[]> {
+export async function writeApprovedDockerfile(state: { io: StateIo; layout: StateLayout }, host: HostLayout, before: LiveState, next: LiveState, opts: { proposalId: string }): Promise<string[]> {
   if (next.dockerfile === null || next.dockerfile === before.dockerfile) return [];
-  await io.write(path.join(layout.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
-  await io.write(proposalPaths(layout.superviseDir).approvedDockerfile, next.dockerfile);
-  await io.write(layout.capabilityDockerfile, next.dockerfile);
-  return [layout.capabilityDockerfile];
+  await localIo.write(path.join(host.capabilityDir, `${opts.proposalId}.Dockerfile`), next.dockerfile);
+  await state.io.write(proposalPaths(state.layout.superviseDir).approvedDockerfile, next.dockerfile);
+  await localIo.write(host.capabilityDockerfile, next.dockerfile);
+  return [host.capabilityDockerfile];
 }

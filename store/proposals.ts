@@ -1,6 +1,6 @@
-// Proposal and decision files in a bottle's supervise directory. The supervise server (in its
-// container) writes proposals; the operator CLI (on the host) writes decisions; both read
-// both, with the schemas of contracts/proposals.ts.
+// Proposal and decision files in a bottle's supervise volume. The supervise server (in its
+// container) writes proposals; the operator CLI (through the state container) writes
+// decisions; both read both, with the schemas of contracts/proposals.ts.
 //
 //   proposals/<id>.json   one per proposal (identical pending proposals are merged)
 //   decisions/<id>.json   one per decision, created once (a proposal is decided once)
@@ -13,13 +13,13 @@ import { localIo, type StateIo } from "./io.ts";
 
 export function proposalPaths(dir: string) {
   return {
-    proposalsDir: path.join(dir, "proposals"),
-    decisionsDir: path.join(dir, "decisions"),
-    proposalFile: (id: string) => path.join(dir, "proposals", `${id}.json`),
-    decisionFile: (id: string) => path.join(dir, "decisions", `${id}.json`),
-    approvedDockerfile: path.join(dir, "approved.Dockerfile"),
+    proposalsDir: path.posix.join(dir, "proposals"),
+    decisionsDir: path.posix.join(dir, "decisions"),
+    proposalFile: (id: string) => path.posix.join(dir, "proposals", `${id}.json`),
+    decisionFile: (id: string) => path.posix.join(dir, "decisions", `${id}.json`),
+    approvedDockerfile: path.posix.join(dir, "approved.Dockerfile"),
     /** Held by the CLI while it applies a decision. */
-    applyLock: path.join(dir, ".apply.lock"),
+    applyLock: path.posix.join(dir, ".apply.lock"),
     /** The decision id a file name in decisionsDir stands for, if it is one. */
     idOf: (name: string) => /^(p-[0-9a-f]+)\.json$/.exec(name)?.[1],
   };
@@ -71,20 +71,24 @@ export interface ProposalEntry {
   decision?: Decision;
 }
 
-/** Every proposal in a supervise directory with its decision, oldest first; unreadable files are reported, not fatal. */
+/** Every proposal in a supervise directory with its decision, oldest first; unreadable files are reported, not fatal. Two reads, whatever the count (each a `docker exec` through the state container). */
 export async function listProposals(dir: string, io: StateIo = localIo, onBad?: (file: string, err: Error) => void): Promise<ProposalEntry[]> {
   const paths = proposalPaths(dir);
-  const ids = (await io.list(paths.proposalsDir)).flatMap((n) => paths.idOf(n) ?? []);
+  const proposals = await io.readAll(paths.proposalsDir);
+  const decisions = await io.readAll(paths.decisionsDir);
   const out: ProposalEntry[] = [];
-  for (const id of ids) {
+  for (const [name, text] of Object.entries(proposals)) {
+    const id = paths.idOf(name);
+    if (!id) continue;
+    const file = paths.proposalFile(id);
     try {
-      const proposal = await readProposal(dir, id, io);
-      if (!proposal) continue; // removed meanwhile
-      if (proposal.id !== id) throw new ConfigError(paths.proposalFile(id), [`id "${proposal.id}" does not match the file name`]);
-      const decision = await readDecision(dir, id, io);
+      const proposal = parseWith(ProposalSchema, parseJson(text, file), file);
+      if (proposal.id !== id) throw new ConfigError(file, [`id "${proposal.id}" does not match the file name`]);
+      const decided = decisions[name];
+      const decision = decided === undefined ? undefined : parseWith(DecisionSchema, parseJson(decided, paths.decisionFile(id)), paths.decisionFile(id));
       out.push(decision ? { proposal, decision } : { proposal });
     } catch (err) {
-      onBad?.(paths.proposalFile(id), err as Error);
+      onBad?.(file, err as Error);
     }
   }
   return out.sort((a, b) => a.proposal.createdAt.localeCompare(b.proposal.createdAt) || a.proposal.id.localeCompare(b.proposal.id));

@@ -8,16 +8,15 @@
 //   - anything else (a refusal, no answer before the deadline, a restart that does not come up):
 //     the previous file is written back and the sidecar made to run it again, so the next
 //     reload is not refused too, and the change is reported as not applied, with the reason.
-// The sidecar is reached through the Sidecar seam: the docker CLI for real bottles, a child
-// process in the integration tests. Built-in modules are imported whole: the LiveConfigFile
-// provider's code (which calls this) is serialized by Pulumi, which can capture a module but
-// not a function picked out of one.
-import childProcess from "node:child_process";
+// The sidecar is reached through the Sidecar seam: the docker CLI for real bottles (on the
+// engine the bottle runs on: its logs and signals go through the Docker API, wherever that is),
+// a child process in the integration tests.
 import { reloadCommand } from "../contracts/docker.ts";
 import { readEgressLogLine } from "../contracts/egress.ts";
 import { sha256 } from "../contracts/hash.ts";
 import { PIPELOCK_RESTART_INTERRUPTS, readPipelockLogLine } from "../contracts/pipelock.ts";
 import type { LogReader } from "../contracts/reload.ts";
+import { runDocker, type DockerEndpoint } from "./docker.ts";
 
 /** A running sidecar as a writer of its live file sees it. */
 export interface Sidecar {
@@ -240,11 +239,11 @@ export function stampedLines(output: string): Stamped[] {
   return out;
 }
 
-export function dockerSidecar(container: string, bin = "docker"): Sidecar {
-  const run = (args: string[], timeoutMs = 30_000) =>
-    new Promise<{ ok: boolean; out: string; err: string }>((resolve) => {
-      childProcess.execFile(bin, args, { timeout: timeoutMs, maxBuffer: 512 * 1024 * 1024 }, (e, out, err) => resolve({ ok: !e, out: String(out), err: String(err) || (e ? e.message : "") }));
-    });
+export function dockerSidecar(container: string, bin = "docker", endpoint: DockerEndpoint = {}): Sidecar {
+  const run = async (args: string[], timeoutMs = 30_000) => {
+    const r = await runDocker(endpoint, args, { bin, timeoutMs });
+    return { ok: r.code === 0, out: r.stdout.toString(), err: r.stderr || (r.code ? `exit ${r.code}` : "") };
+  };
   const logs = async (since?: string) => {
     const r = await run(["logs", "--timestamps", ...(since ? ["--since", since] : []), container]);
     if (!r.ok && !r.out) throw new Error(`cannot read the log of ${container}: ${r.err.trim().split("\n")[0]}`);

@@ -158,9 +158,9 @@ export function sha256File(file: string): string {
 
 /**
  * The workspace snapshot for one bottle: taken once (the first `pulumi up`) and kept in
- * the bottle's state directory, so later `up`s upload the same bytes (no diff, no
+ * the bottle's host directory, so later `up`s upload the same bytes (no diff, no
  * container replacement) whatever happened to the host directory since. A preview
- * (`dryRun`) never writes into the state directory: it packs into a temp file.
+ * (`dryRun`) never writes into the host directory: it packs into a temp file.
  * Delete the snapshot file (and the workspace volume) to take a fresh copy.
  */
 export function workspaceSnapshot(dir: string, snapshotFile: string, opts: { dryRun?: boolean } = {}): WorkspaceTar {

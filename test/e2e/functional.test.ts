@@ -6,7 +6,7 @@ import { checkFields, plan, T } from "./engine/double.ts";
 import { durationNs } from "./engine/docker.ts";
 import { UnimplementedFieldError } from "./engine/fields.ts";
 import { carrySecrets, isSecret, providerOf, secret } from "./engine/plugin.ts";
-import { dockerDoubles } from "./engine/docker.ts";
+import { dockerDoubles, dockerProviderConfig } from "./engine/docker.ts";
 import { captureBottle } from "../unit/helpers/capture.ts";
 import type { Registration } from "../helpers/pulumi-mocks.ts";
 
@@ -20,6 +20,23 @@ test("an unimplemented container field fails loudly, naming the field", (t) => {
   t.throws(() => checkFields(reg(T.container, "c", { name: "x", image: "i", healthcheck: { tests: ["CMD", "true"], startInterval: "1s" } })), { message: /healthcheck\.startInterval/ });
   t.throws(() => checkFields(reg(T.network, "n", { name: "n", ipamConfigs: [{ subnet: "10.0.0.0/24", ipRange: "10.0.0.0/25" }] })), { message: /ipamConfigs\[\*\]\.ipRange/ });
   t.throws(() => checkFields(reg("docker:index/remoteImage:RemoteImage", "r", { name: "debian" })), { message: /not implemented/ });
+  t.throws(() => checkFields(reg(T.container, "c", { name: "x", image: "i", mounts: [{ type: "volume", source: "v", target: "/b", volumeOptions: { noCopy: true, subpath: "x" } }] })), { message: /mounts\[\*\]\.volumeOptions\.subpath/ });
+  // what the state container and the sidecars' state mounts use is implemented
+  t.notThrows(() => checkFields(reg(T.container, "c", { name: "x", image: "i", networkMode: "none", mounts: [{ type: "volume", source: "v", target: "/b", readOnly: true, volumeOptions: { noCopy: true } }] })));
+});
+
+test("the docker provider's settings: `host` (a unix socket) becomes this plugin process's DOCKER_HOST, as the real Configure exports it; anything else is refused", (t) => {
+  const saved = process.env.DOCKER_HOST;
+  try {
+    dockerProviderConfig.configure({ host: "unix:///run/cbtest-b/docker.sock" });
+    t.is(process.env.DOCKER_HOST, "unix:///run/cbtest-b/docker.sock");
+    t.throws(() => dockerProviderConfig.configure({ host: "ssh://me@box" }), { message: /unix:\/\/ sockets only/ });
+    t.throws(() => dockerProviderConfig.configure({ host: "tcp://box:2376" }), { message: /unix:\/\/ sockets only/ });
+    t.deepEqual(Object.keys(dockerProviderConfig.fields), ["host"], "certPath, context and TLS material are refused at Configure (plugin.ts)");
+  } finally {
+    if (saved === undefined) delete process.env.DOCKER_HOST;
+    else process.env.DOCKER_HOST = saved;
+  }
 });
 
 test("the provider refuses an unimplemented field at check, with the field as the failing property", async (t) => {
@@ -49,7 +66,7 @@ test("durations are Go durations", (t) => {
   t.is(durationNs("5 seconds"), 0, "time.ParseDuration's error is ignored by the provider: 0");
 });
 
-test("the stack program's resources all pass the field check and order networks/images/config before containers", async (t) => {
+test("the stack program's resources all pass the field check and order networks/images/config before containers; the state container before every live file", async (t) => {
   const c = await captureBottle({ namePrefix: "cbtest-e2e-plan-" });
   const steps = plan(c.registrations);
   const pos = (r: Registration) => steps.indexOf(r);
@@ -60,10 +77,15 @@ test("the stack program's resources all pass the field check and order networks/
     }
     const img = steps.find((s) => s.type === T.image && s.outputs.repoDigest === ctr.inputs.image)!;
     t.true(pos(img) < pos(ctr), `${img.name} before ${ctr.name}`);
-    for (const m of ctr.inputs.mounts ?? []) {
-      const file = steps.find((s) => s.type.includes("dynamic") && (s.inputs.ensureDirs ?? []).includes(m.source));
-      if (file) t.true(pos(file) < pos(ctr), `${file.name} before ${ctr.name}`);
+    for (const file of steps.filter((s) => s.type.includes("dynamic") && s.inputs.stateContainer !== ctr.inputs.name)) {
+      if ((ctr.inputs.mounts ?? []).some((m: any) => m.target === file.inputs.path.replace(/\/[^/]+$/, ""))) t.true(pos(file) < pos(ctr), `${file.name} before ${ctr.name}`);
     }
+  }
+  const files = steps.filter((s) => s.type.includes("dynamic"));
+  t.is(files.length, 4);
+  for (const file of files) {
+    const state = steps.find((s) => s.type === T.container && s.inputs.name === file.inputs.stateContainer)!;
+    t.true(pos(state) < pos(file), `${state.name} before ${file.name}`);
   }
 });
 

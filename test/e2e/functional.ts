@@ -3,7 +3,6 @@
 // to end, supervise is connected, an operator approval is live without replacing a
 // container, and git goes through git-gate.
 import type { ExecutionContext } from "ava";
-import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import os from "node:os";
@@ -13,7 +12,6 @@ import { docker, dockerOk, sleep } from "./lib/docker.ts";
 import { main as bottleCli } from "../../cli/commands.ts";
 import { allProposals } from "../../store/bottles.ts";
 import { pulumiCli } from "./engine/stack.ts";
-import { stateLayout } from "../../store/layout.ts";
 import { sha256OfRun } from "../helpers/bytes.ts";
 import { REDACTED } from "../../sidecars/egress/redact.ts";
 import { daemonFacts } from "../../components/runtime.ts";
@@ -176,7 +174,7 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     t.is(first.status, 403, `before approval: ${first.raw}`);
     const idsBefore = await containerIds(A);
     // The full routes document the agent would send: the live one + approved.example.
-    const live = YAML.parse(fs.readFileSync(stateLayout(A.stateDir).routesFile, "utf8"));
+    const live = YAML.parse((await A.state.read(A.layout.routesFile))!);
     const routes = { version: 1, routes: [...live.routes, { host: "approved.example", methods: ["GET"] }] };
     const call = {
       jsonrpc: "2.0", id: 1, method: "tools/call",
@@ -188,11 +186,11 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     const pending = docker(["exec", agent, "node", "-e", script, "http://supervise:8080/mcp", JSON.stringify(call)], { timeoutMs: 150_000 });
     let id = "";
     for (let i = 0; i < 60 && !id; i++) {
-      const p = (await allProposals(A.home)).find((f) => !f.decision && f.proposal.change.kind === "egress_routes");
+      const p = (await allProposals(A.bottles)).find((f) => !f.decision && f.proposal.change.kind === "egress_routes");
       if (p) id = p.proposal.id;
       else await sleep(500);
     }
-    t.truthy(id, "a pending proposal appeared in the bottle's state (CLAUDE_BOTTLE_HOME)");
+    t.truthy(id, "a pending proposal appeared in the bottle's state volume (read through its state container)");
     if (!id) return;
     // bottle.json names the stack's workspace as project dir: the approval is persisted into the
     // real stack through the Automation API and the real CLI (on PATH, with the stack's passphrase).
@@ -201,7 +199,6 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) };
     const saved = { ...process.env };
     Object.assign(process.env, {
-      CLAUDE_BOTTLE_HOME: A.home,
       PATH: `${path.dirname(cli.command)}${path.delimiter}${process.env.PATH}`,
       PULUMI_CONFIG_PASSPHRASE: A.stack.passphrase,
       PULUMI_HOME: path.join(A.stack.workDir, "pulumi-home"),
@@ -209,9 +206,9 @@ export function registerFunctional(test: any, ctx: FunctionalContext): void {
     });
     let code: number;
     try {
-      code = await bottleCli(["approve", id], { io, apply: { by: "e2e" } });
+      code = await bottleCli(["approve", id], { io, bottles: A.bottles, apply: { by: "e2e" } });
     } finally {
-      for (const k of ["CLAUDE_BOTTLE_HOME", "PATH", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK"]) {
+      for (const k of ["PATH", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK"]) {
         if (saved[k] === undefined) delete process.env[k];
         else process.env[k] = saved[k];
       }

@@ -22,6 +22,10 @@ import { sweep, waitHealthy } from "./engine/double.ts";
 import { DOCKER_TYPES } from "./engine/docker.ts";
 import { bottleProgram } from "../../components/program.ts";
 import { buildSidecars } from "../../sidecars/build.ts";
+import { dockerBottles, type BottleSource } from "../../store/bottles.ts";
+import { dockerIo } from "../../store/docker.ts";
+import type { StateIo } from "../../store/io.ts";
+import { stateLayout, type StateLayout } from "../../store/layout.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.join(HERE, "fixtures");
@@ -44,11 +48,15 @@ export interface BottleUnderTest {
   networks: { internal: string; link: string; outside: string };
   /** fake internet addresses on this bottle's outside network */
   ips: Record<ServerName, string>;
+  /** The bottle's directory on this machine (the workspace snapshot, capability Dockerfiles). */
   stateDir: string;
+  /** Its state volumes, through its state container (as `pulumi up` and the operator CLI reach them). */
+  state: StateIo;
+  layout: StateLayout;
   /** The real token egress holds; the agent must never see it. */
   token: string;
-  /** CLAUDE_BOTTLE_HOME for the operator CLI: stateDir is `<home>/<bottle>`. */
-  home: string;
+  /** Where the operator CLI finds this run's bottles: the state containers on the engine, named with the run's prefix. */
+  bottles: BottleSource;
   /** The manifest's workspace directory (a git repo the agent gets a copy of). */
   workspace: string;
   /** The declared git upstream (only the first bottle has one). */
@@ -225,6 +233,7 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
   const harness: Harness = { runId, prefix, images, toolsImage, internet, bottles, pipelockStandIn: images.pipelockStandIn, timings, teardown, destroyBottle };
   const home = path.join(tmp, "home");
   const workspace = makeWorkspace(tmp);
+  const bottleSource = dockerBottles({ namePrefix: prefix });
   try {
     await t("fake internet", () => internet.start());
     const wanted = opts.bottles ?? [["e2e", "alpha"], ["e2e-two", "beta"]];
@@ -310,8 +319,10 @@ export async function bringUp(opts: { bottles?: [string, string][] } = {}): Prom
         networks: { internal: net("internal"), link: net("link"), outside: net("outside") },
         ips,
         stateDir: String(outputs.stateDir),
+        state: dockerIo(String(outputs.stateContainer)),
+        layout: stateLayout(),
         token,
-        home,
+        bottles: bottleSource,
         workspace,
         gitUpstream,
         vars,

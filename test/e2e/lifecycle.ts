@@ -179,7 +179,7 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     t.is(id1, id0, "the pipelock container was not replaced");
     t.not(started1, started0, "it was restarted");
     for (const [r, c] of Object.entries(B.containers)) if (r !== "pipelock") t.is(await dockerOk(["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", c.name]), others[r], `${r} untouched`);
-    const file = fs.readFileSync(path.join(B.stateDir, "pipelock", "pipelock.yaml"), "utf8");
+    const file = (await B.state.read(B.layout.pipelockFile))!;
     t.true(file.includes("192.0.2.0/24"));
     // the last start it logged (not --since StartedAt: a process can log before the daemon records its start)
     const starts = (await docker(["logs", pl])).stdout.split("\n").filter((l) => l.includes('"event":"startup"'));
@@ -224,12 +224,13 @@ export function registerLifecycle(test: any, ctx: LifecycleContext): void {
     t.is(after.status, 200, after.raw);
   });
 
-  check("`pulumi destroy` leaves only what the README says: the agent's home and workspace volumes and the locally built images", async (t, h, _A, B) => {
+  check("`pulumi destroy` leaves only what the README says: the agent's home and workspace volumes, the state volumes and the locally built images", async (t, h, _A, B) => {
     const left = await h.destroyBottle(B);
     t.log(JSON.stringify(left));
     t.deepEqual(left.containers, [], "no container left");
     t.deepEqual(left.networks, [], "no network left");
-    t.deepEqual(left.volumes.sort(), [`${h.prefix}${B.identity}-home`, `${h.prefix}${B.identity}-workspace`].sort(), "the agent's volumes are kept (retainOnDelete)");
+    const kept = [`${B.identity}-home`, `${B.identity}-workspace`, ...["audit", "egress", "pipelock", "record", "supervise"].map((v) => `${B.identity}-state-${v}`)];
+    t.deepEqual(left.volumes.sort(), kept.map((v) => `${h.prefix}${v}`).sort(), "the agent's volumes and the state volumes are kept (retainOnDelete)");
     t.true(left.images.length >= 4, `the built images stay (the docker provider never deletes an image): ${left.images.join(", ")}`);
   });
 }

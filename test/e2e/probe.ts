@@ -1,7 +1,7 @@
 // Probes run INSIDE a container with its own node (`docker exec -i CTR node - <json>`): raw
 // TCP/UDP/DNS attempts whose failure mode is classified, so "connection refused" (the
 // address answered!) is never mistaken for "blocked".
-import { docker } from "./lib/docker.ts";
+import { docker, dockerEnv } from "./lib/docker.ts";
 
 const PROBE = String.raw`
 const net = require("net"), dgram = require("dgram"), dns = require("dns");
@@ -32,9 +32,9 @@ const resolve = (server, name) => new Promise((res) => {
 
 export type Probe = { kind: "tcp"; host: string; port: number; ms?: number; payload?: string } | { kind: "udp"; host: string; port: number; payload?: string } | { kind: "dns"; server?: string; name: string };
 
-/** Runs the probes in the container; one outcome string per probe. */
-export async function probe(container: string, probes: Probe[]): Promise<string[]> {
-  const r = await docker(["exec", "-i", container, "node", "-", JSON.stringify({ probes })], { input: PROBE, timeoutMs: 30_000 });
+/** Runs the probes in the container (on the engine at `dockerHost`, default the local one); one outcome string per probe. */
+export async function probe(container: string, probes: Probe[], dockerHost?: string): Promise<string[]> {
+  const r = await docker(["exec", "-i", container, "node", "-", JSON.stringify({ probes })], { input: PROBE, timeoutMs: 30_000, ...(dockerHost ? { env: { ...dockerEnv(), DOCKER_HOST: dockerHost } } : {}) });
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {
     return JSON.parse(line);

@@ -14,6 +14,8 @@ export interface Registration {
   rawInputs: Record<string, any>;
   outputs: Record<string, any>;
   id: string;
+  /** The provider reference ("<provider urn>::<id>") the resource was registered with; undefined: the default provider. */
+  provider?: string;
 }
 
 // Wire format of a secret value (runtime/rpc.js specialSigKey / specialSecretSig).
@@ -99,7 +101,7 @@ export async function installMocks(opts: { preview?: boolean; config?: Record<st
         const inputs = reveal(args.inputs);
         const outputs = { ...args.inputs, ...(await computed(args.type, args.name, inputs)) };
         const id = args.type.startsWith("claude-bottle:") ? "" : `${args.name}-id`;
-        registrations.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, outputs, id });
+        registrations.push({ type: args.type, name: args.name, inputs, rawInputs: args.inputs, outputs, id, provider: args.provider });
         return { id, state: outputs };
       },
       call(args) {

@@ -36,7 +36,8 @@ const hasTmux = (() => {
     }
   });
   const first = (await sup.propose({ kind: "pipelock_allowlist", allowlist: ["paste.example.net"], base: [] }, "share a log")).proposal;
-  tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "30", `cd ${root} && CLAUDE_BOTTLE_HOME=${home} PATH=/usr/bin:/bin:${path.dirname(process.execPath)} ./cli/bottle.ts dashboard; echo EXITED:$?; sleep 30`);
+  // the real dashboard in a real terminal, its bottles found in the fixture's directory (no engine)
+  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "30", `cd ${root} && CBTEST_BOTTLES_DIR=${home} PATH=/usr/bin:/bin:${path.dirname(process.execPath)} node --import tsx test/integration/helpers/dir-cli.ts dashboard; echo EXITED:$?; sleep 30`);
   const screen = () => tmux("capture-pane", "-p", "-t", session);
   await until(() => screen().includes(first.id), 30_000, "the dashboard to show the first proposal");
   t.regex(screen(), /1 pending across 1 bottle/);

@@ -1,15 +1,21 @@
-// Shared by the supervise and CLI tests: a bottle state directory under a temp
-// CLAUDE_BOTTLE_HOME, with the live files `pulumi up` writes (routes, live policy,
-// pipelock config rendered from both) and a stack config file.
+// Shared by the supervise and CLI tests: one bottle's state volumes stood in for by a directory
+// under a temp home (laid out as the state container mounts them: store/layout.ts), with the
+// live files `pulumi up` writes (routes, live policy, pipelock config rendered from both), its
+// bottle.json, a stack config file, and a host directory. The CLI finds them through
+// test/helpers/dir-bottles.ts.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pipelockConfigToYaml } from "../../contracts/pipelock.ts";
 import { pipelockConfigFor, renderPolicyYaml, type LivePolicy } from "../../contracts/policy.ts";
 import { parseRoutesDocument, renderRoutesYaml, type RoutesDocument } from "../../contracts/routes.ts";
+import { stackConfigKeys } from "../../contracts/proposals.ts";
 import { superviseSettingsFromEnv, type SuperviseSettings } from "../../contracts/supervise.ts";
 import { renderBottleRecord, type BottleRecord } from "../../store/bottles.ts";
-import { stateLayout } from "../../store/layout.ts";
+import { hostLayout, stateLayout } from "../../store/layout.ts";
+import { dirBottles } from "../helpers/dir-bottles.ts";
+
+export { dirBottles };
 
 export const INITIAL_ROUTES: RoutesDocument = parseRoutesDocument({
   version: 1,
@@ -30,10 +36,13 @@ config:
 
 export interface Fixture {
   home: string;
+  /** The directory standing in for the bottle's state volumes. */
   stateDir: string;
   projectDir: string;
   record: BottleRecord;
   layout: ReturnType<typeof stateLayout>;
+  /** The bottle's directory on the machine that runs `pulumi up`. */
+  host: ReturnType<typeof hostLayout>;
   settings: SuperviseSettings;
 }
 
@@ -44,18 +53,20 @@ export function makeHome(): string {
 export function makeBottle(home: string, name = "dev", extra: Partial<Record<string, string>> = {}): Fixture {
   const stateDir = path.join(home, name);
   const layout = stateLayout(stateDir);
+  const host = hostLayout(path.join(home, `host-${name}`));
   const projectDir = path.join(home, `project-${name}`);
-  for (const d of [...layout.mountDirs, projectDir]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [layout.egressConfigDir, layout.pipelockConfigDir, layout.superviseDir, layout.auditDir, layout.recordDir, projectDir]) fs.mkdirSync(d, { recursive: true });
   const record: BottleRecord = {
-    version: 1,
+    version: 2,
     identity: `${name}-coder`,
     bottle: name,
     agent: "coder",
     stack: name,
     project: "claude-bottle",
     projectDir,
-    stateDir,
-    containers: { agent: `cb-${name}-agent`, egress: `cb-${name}-egress`, pipelock: `cb-${name}-pipelock`, supervise: `cb-${name}-supervise` },
+    hostDir: host.root,
+    containers: { agent: `cb-${name}-agent`, egress: `cb-${name}-egress`, pipelock: `cb-${name}-pipelock`, supervise: `cb-${name}-supervise`, state: `cb-${name}-state` },
+    configKeys: stackConfigKeys(),
   };
   fs.writeFileSync(layout.record, renderBottleRecord(record));
   fs.writeFileSync(layout.routesFile, renderRoutesYaml(INITIAL_ROUTES));
@@ -73,7 +84,7 @@ export function makeBottle(home: string, name = "dev", extra: Partial<Record<str
     SUPERVISE_POLL_MS: "50",
     ...extra,
   });
-  return { home, stateDir, projectDir, record, layout, settings };
+  return { home, stateDir, projectDir, record, layout, host, settings };
 }
 
 export function capture() {

@@ -14,7 +14,7 @@ import { readAudit } from "../../store/audit.ts";
 import { listProposals } from "../../store/proposals.ts";
 import { cmdApprove, cmdPending, cmdReject } from "../../cli/commands.ts";
 import { readStackFileConfig } from "../../cli/persist.ts";
-import { capture, INITIAL_EXTRA, INITIAL_ROUTES, makeBottle, makeHome, until, type Fixture } from "./supervise-fixture.ts";
+import { capture, dirBottles, INITIAL_EXTRA, INITIAL_ROUTES, makeBottle, makeHome, until, type Fixture } from "./supervise-fixture.ts";
 
 type Result = { content: { type: string; text: string }[]; structuredContent?: any; isError?: boolean };
 
@@ -91,7 +91,7 @@ test("route proposal: long-polls with keep-alives, approved through the CLI, liv
   // we just check they flow while the operator thinks.
   await until(() => progress >= 3, 5_000, "keep-alive progress notifications");
   const c = capture();
-  t.is(await cmdApprove({ io: c.io, home, apply: { docker: false, usePulumi: false } }, id!), 0);
+  t.is(await cmdApprove({ io: c.io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!), 0);
   t.is(c.out[0], `approved ${id} (egress_routes) for bottle dev-coder`);
   t.true(c.out.includes("  + route registry.example.com GET,HEAD /v2/"));
   t.true(c.out.some((l) => l.startsWith("persisted: wrote claude-bottle:routes into ")));
@@ -136,7 +136,7 @@ test("allowlist proposal rejected with the operator's reason; nothing live chang
   const pending = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, "pastebin.example.net"], justification: "share logs" });
   const [id] = await onePending(fx);
   const c = capture();
-  t.is(await cmdReject({ io: c.io, home }, id!, "no paste sites"), 0);
+  t.is(await cmdReject({ io: c.io, bottles: dirBottles(home) }, id!, "no paste sites"), 0);
   t.deepEqual(c.out, [`rejected ${id} (pipelock_allowlist) for bottle dev-coder; the agent reads: no paste sites`]);
   const res = await pending;
   t.falsy(res.isError);
@@ -151,7 +151,7 @@ test("allowlist proposal approved: the live policy holds the extras, pipelock is
   const { home, fx, client } = await setup(t);
   const pending = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: ["Docs.Example.NET", ...INITIAL_EXTRA], justification: "read docs" });
   const [id] = await onePending(fx);
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!);
   const res = await pending;
   t.deepEqual(res.structuredContent.changed, ["+ pipelock allowlist docs.example.net"]);
   const live = parsePipelockConfig(fs.readFileSync(fx.layout.pipelockFile, "utf8"));
@@ -167,13 +167,13 @@ test("an extra host that is also a route host stays allowed when that route is r
   // The operator also allowed github.com outright: it is a route host and an extra.
   const approveAllowlist = call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, "github.com"], justification: "raw downloads without a route" });
   const [first] = await onePending(fx);
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, first!);
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, first!);
   t.is((await approveAllowlist).structuredContent.status, "approved");
   // Now the route goes away.
   const dropRoute = call(client, TOOL_NAMES.egress_routes, { routes: { version: 1, routes: INITIAL_ROUTES.routes.filter((r) => r.host !== "github.com") }, justification: "no more github API" });
   const [second] = await onePending(fx);
   const c = capture();
-  await cmdApprove({ io: c.io, home, apply: { docker: false, usePulumi: false } }, second!);
+  await cmdApprove({ io: c.io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, second!);
   t.deepEqual((await dropRoute).structuredContent.changed, ["- route github.com GET /acme/"]);
   t.false(parseRoutesYaml(fs.readFileSync(fx.layout.routesFile, "utf8")).routes.some((r) => r.host === "github.com"));
   t.deepEqual(parsePolicyYaml(fs.readFileSync(fx.layout.policyFile, "utf8")).pipelock_allowlist, ["extra.example.org", "github.com"]);
@@ -185,15 +185,16 @@ test("an extra host that is also a route host stays allowed when that route is r
   t.deepEqual(readStackFileConfig({ projectDir: fx.projectDir, stack: "dev" }, "claude-bottle:pipelockAllowlist"), ["extra.example.org", "github.com"]);
 });
 
-test("capability proposal approved: Dockerfile stored in state, rebuild command given", async (t) => {
+test("capability proposal approved: Dockerfile stored in the bottle's host directory (what `pulumi up` builds from), rebuild command given", async (t) => {
   const { home, fx, client } = await setup(t);
   const dockerfile = "ARG BASE=debian:bookworm-slim\nFROM ${BASE}\nRUN apt-get update && apt-get install -y --no-install-recommends ripgrep\n";
   const pending = call(client, TOOL_NAMES.capability, { dockerfile, justification: "ripgrep for code search" });
   const [id] = await onePending(fx);
   const c = capture();
-  await cmdApprove({ io: c.io, home, apply: { docker: false, usePulumi: false } }, id!);
-  const stored = path.join(fx.layout.capabilityDir, "Dockerfile");
+  await cmdApprove({ io: c.io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!);
+  const stored = fx.host.capabilityDockerfile;
   t.is(fs.readFileSync(stored, "utf8"), dockerfile);
+  t.true(stored.startsWith(fx.record.hostDir), "under the record's hostDir");
   t.true(c.out.includes("next: rebuild the agent image and resume the bottle with"));
   t.true(c.out.includes(`  pulumi up --yes --cwd ${fx.projectDir} --stack dev`));
   const res = await pending;
@@ -237,13 +238,13 @@ test.serial("200 concurrent pending proposals are held and each gets its own dec
   const calls = Array.from({ length: N }, (_, i) => call(client, TOOL_NAMES.pipelock_allowlist, { allowlist: [...INITIAL_EXTRA, `h${i}.example.com`], justification: `need h${i}` }, undefined, 120_000));
   const ids = await onePending(fx, N);
   const c = capture();
-  await cmdPending({ io: c.io, home });
+  await cmdPending({ io: c.io, bottles: dirBottles(home) });
   t.is(c.out.length, N + 1);
   // Approve two (they rebase onto each other), reject the rest.
   const byHost = new Map((await listProposals(fx.layout.superviseDir)).map((e) => [(e.proposal.change as any).allowlist.find((h: string) => h.startsWith("h")), e.proposal.id]));
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, byHost.get("h0.example.com")!);
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, byHost.get("h1.example.com")!);
-  for (const id of ids) if (id !== byHost.get("h0.example.com") && id !== byHost.get("h1.example.com")) await cmdReject({ io: capture().io, home }, id, `not ${id}`);
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, byHost.get("h0.example.com")!);
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, byHost.get("h1.example.com")!);
+  for (const id of ids) if (id !== byHost.get("h0.example.com") && id !== byHost.get("h1.example.com")) await cmdReject({ io: capture().io, bottles: dirBottles(home) }, id, `not ${id}`);
   const results = await Promise.all(calls);
   t.is(results[0]!.structuredContent.status, "approved");
   t.is(results[1]!.structuredContent.status, "approved");
@@ -263,9 +264,9 @@ test("identical pending proposals are merged: one for the operator, every caller
   await until(async () => (await firstProposalCount(fx)) === 10, 30_000, "10 merged requests");
   const [id] = await onePending(fx);
   const c = capture();
-  await cmdPending({ io: c.io, home });
-  t.regex(c.out[1]!, new RegExp(`^${id}\\s+dev-coder\\s+egress_routes\\s+\\d+s\\s+10×\\s+\\+ route registry.example.com`));
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
+  await cmdPending({ io: c.io, bottles: dirBottles(home) });
+  t.regex(c.out[1]!, new RegExp(`^${id}\\s+dev-coder\\s+test\\s+egress_routes\\s+\\d+s\\s+10×\\s+\\+ route registry.example.com`));
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!);
   const results = await Promise.all(calls);
   for (const r of results) t.is(r.structuredContent.proposal_id, id);
   for (const r of results) t.is(r.structuredContent.status, "approved");
@@ -299,7 +300,7 @@ test("supervise restart with pending proposals: nothing lost, the call resumes",
   const reproposed = call(client2, TOOL_NAMES.egress_routes, { routes: doc, justification: "after restart" });
   await until(async () => (await firstProposalCount(fx)) === 2, 5_000, "merge after restart");
   t.deepEqual(await pendingIds(fx), [id]);
-  await cmdApprove({ io: capture().io, home, apply: { docker: false, usePulumi: false } }, id!);
+  await cmdApprove({ io: capture().io, bottles: dirBottles(home), apply: { docker: false, usePulumi: false } }, id!);
   t.is((await resumed).structuredContent.status, "approved");
   t.is((await reproposed).structuredContent.proposal_id, id);
   // Decided proposals answer await_decision at once; unknown ids are errors.
@@ -318,7 +319,7 @@ test.serial("keep-alives keep a wait alive past the client's request timeout", a
   ) as Promise<Result>;
   const [id] = await onePending(fx);
   await new Promise((r) => setTimeout(r, 1500));
-  await cmdReject({ io: capture().io, home }, id!, "later");
+  await cmdReject({ io: capture().io, bottles: dirBottles(home) }, id!, "later");
   const res = await pending;
   t.true(Date.now() - started > 1400);
   t.is(res.structuredContent.status, "rejected");

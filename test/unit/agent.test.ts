@@ -163,10 +163,10 @@ test("volumes: home (transcript) and workspace are named volumes kept on destroy
   }
 });
 
-test("volumes: purgeOnDestroy drops the retain flag", async (t) => {
+test("volumes: purgeOnDestroy drops the retain flag (the agent's two and the five state volumes)", async (t) => {
   const cap = await captureBottle({ namePrefix: "cbpurge-", program: { purgeOnDestroy: true } });
   const vols = cap.byType(TYPES.volume);
-  t.is(vols.length, 2);
+  t.is(vols.length, 7);
   for (const v of vols) t.is(retainByName.get(v.name), false, v.name);
 });
 

@@ -2,6 +2,10 @@
 // registers under Pulumi mocks. Each invariant is its own test.
 import test from "ava";
 import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { captureBottle, TYPES, type Capture } from "./helpers/capture.ts";
 import { fixture, FULL_ENV } from "./helpers/fixtures.ts";
 import { isSecretValue } from "../helpers/pulumi-mocks.ts";
@@ -26,16 +30,18 @@ test.before(() => {
 
 test("zero-config program yields a complete bottle", async (t) => {
   const cap = await defaultCap;
-  t.deepEqual(cap.byType(TYPES.container).map(role).sort(), ["agent", "egress", "pipelock", "supervise"]);
+  t.deepEqual(cap.byType(TYPES.container).map(role).sort(), ["agent", "egress", "pipelock", "state", "supervise"]);
   t.deepEqual(cap.byType(TYPES.network).map(role).sort(), ["internal", "link", "outside"]);
   t.is(cap.byType(TYPES.selfSignedCert).length, 2);
-  t.is(cap.byType(TYPES.image).length, 4);
+  t.is(cap.byType(TYPES.image).length, 5);
   t.true(cap.byType(TYPES.volume).some((v) => v.inputs.name === "claude-bottle-default-claude-home"), "the agent's home volume");
+  t.deepEqual(cap.byType(TYPES.volume).filter((v) => role(v) === "state").map((v) => v.inputs.name).sort(), ["audit", "egress", "pipelock", "record", "supervise"].map((v) => `claude-bottle-default-claude-state-${v}`));
   t.is(cap.outputs.identity, "default-claude");
   t.is(cap.outputs.attach, "docker exec -it claude-bottle-default-claude-agent claude");
   t.regex(String((cap.outputs.caFingerprints as any).egress), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   t.not((cap.outputs.caFingerprints as any).egress, (cap.outputs.caFingerprints as any).pipelock);
-  for (const key of ["containers", "networks", "stateDir", "auditDir", "proposalsDir", "runtime"]) t.truthy(cap.outputs[key], key);
+  for (const key of ["containers", "networks", "stateDir", "stateContainer", "stateVolumes", "runtime"]) t.truthy(cap.outputs[key], key);
+  t.is(cap.outputs.stateContainer, "claude-bottle-default-claude-state");
 });
 
 test("the agent is attached only to the internal network, which has no way out", async (t) => {
@@ -110,7 +116,8 @@ test("the pipelock config is strict, forward proxy on, all interfaces, LLM hosts
 test("the live policy document holds only the extras: the manifest's allowlist, not the route hosts", async (t) => {
   const cap = await fullCap;
   const file = liveFile(cap, "live-policy");
-  t.is(file.inputs.path, `${cap.stateDir}/pipelock/policy.yaml`);
+  t.is(file.inputs.path, "/etc/claude-bottle/pipelock/policy.yaml", "in the pipelock volume, as the state container mounts it");
+  t.is(file.inputs.stateContainer, cap.container("state").inputs.name);
   t.deepEqual(parsePolicyYaml(file.inputs.content), { version: 1, pipelock_allowlist: ["status.example.com"], ssrf_ip_allowlist: [] });
   t.is(file.inputs.reloadContainer, undefined, "pipelock reads pipelock.yaml only");
 });
@@ -120,9 +127,10 @@ test("egress gets the routes it will load, through the live config directory", a
   const file = liveFile(cap, "egress-routes");
   const doc = parseRoutesYaml(file.inputs.content);
   t.deepEqual(doc.routes.map((r) => r.host), ["api.anthropic.com", "api.github.com", "*.docs.example.com"]);
-  t.is(file.inputs.path, `${cap.stateDir}/egress/routes.yaml`);
+  t.is(file.inputs.path, "/etc/claude-bottle/egress/routes.yaml");
   const egress = cap.container("egress");
-  t.true(egress.inputs.mounts.some((m: any) => m.source === `${cap.stateDir}/egress` && m.readOnly === true));
+  const volume = cap.byType(TYPES.volume).find((v) => v.inputs.name.endsWith("-state-egress"))!.inputs.name;
+  t.true(egress.inputs.mounts.some((m: any) => m.type === "volume" && m.source === volume && m.target === "/etc/claude-bottle/egress" && m.readOnly === true));
   t.is(file.inputs.reloadContainer, egress.inputs.name);
 });
 
@@ -164,7 +172,8 @@ test("every container drops all capabilities, sets no-new-privileges and is not 
     t.deepEqual(c.inputs.capabilities, { drops: ["ALL"] }, role(c));
     t.true(c.inputs.securityOpts.includes("no-new-privileges:true"), role(c));
     t.false(c.inputs.privileged, role(c));
-    t.truthy(c.inputs.healthcheck || role(c) === "agent", `${role(c)} has a healthcheck`);
+    // the state container runs only `sleep`: nothing to probe (a dead one is an exited container)
+    t.truthy(c.inputs.healthcheck || role(c) === "agent" || role(c) === "state", `${role(c)} has a healthcheck`);
   }
 });
 
@@ -212,4 +221,101 @@ test("no container that receives uploads has a read-only root (docker cannot cop
   for (const c of (await fullCap).byType(TYPES.container)) {
     if (c.inputs.uploads?.length) t.falsy(c.inputs.readOnly, role(c));
   }
+});
+
+// --- the state volumes and the state container (issue 18) ---------------------------------
+
+const volumeOf = (cap: Capture, name: string) => cap.byType(TYPES.volume).find((v) => v.inputs.name === name);
+/** role → "<state volume>:<ro|rw>" for each state volume it mounts. */
+const stateMounts = (cap: Capture, r: string) =>
+  (cap.container(r).inputs.mounts ?? [])
+    .map((m: any) => `${String(m.source).replace(/^.*-state-/, "")}:${m.readOnly ? "ro" : "rw"}`)
+    .sort();
+
+test("no bind mount anywhere: every container gets state only through named volumes", async (t) => {
+  for (const cap of [await defaultCap, await fullCap]) {
+    for (const c of cap.byType(TYPES.container)) {
+      for (const m of c.inputs.mounts ?? []) {
+        t.is(m.type, "volume", `${role(c)} mounts ${m.source}`);
+        t.truthy(volumeOf(cap, m.source), `${role(c)}: ${m.source} is a volume of the bottle`);
+      }
+      t.false((c.inputs.volumes ?? []).some((v: any) => v.hostPath), `${role(c)} has no host path volume`);
+    }
+  }
+});
+
+test("each sidecar mounts only the state volumes it needs, read-only where it does not write: supervise (agent input) can never write routes or pipelock's config", async (t) => {
+  const cap = await fullCap;
+  t.deepEqual(stateMounts(cap, "egress"), ["audit:rw", "egress:ro"]);
+  t.deepEqual(stateMounts(cap, "pipelock"), ["pipelock:ro"]);
+  t.deepEqual(stateMounts(cap, "supervise"), ["audit:rw", "egress:ro", "pipelock:ro", "supervise:rw"]);
+  t.deepEqual(stateMounts(cap, "git-gate"), []);
+  t.deepEqual(stateMounts(cap, "agent"), [], "the agent has its own two volumes only");
+  t.deepEqual(cap.container("agent").inputs.volumes.map((v: any) => v.volumeName).sort(), ["claude-bottle-dev-coder-home", "claude-bottle-dev-coder-workspace"].sort());
+  for (const r of ["egress", "pipelock", "supervise"]) {
+    for (const m of cap.container(r).inputs.mounts) t.deepEqual(m.volumeOptions, { noCopy: true }, `${r} ${m.target}: its image's mount point never re-owns a fresh volume`);
+  }
+});
+
+test("the state container: every state volume read-write, no network at all, read-only root, no capabilities, no-new-privileges, uid nobody, only sleep", async (t) => {
+  const cap = await fullCap;
+  const st = cap.container("state");
+  t.deepEqual(stateMounts(cap, "state"), ["audit:rw", "egress:rw", "pipelock:rw", "record:rw", "supervise:rw"]);
+  t.deepEqual(st.inputs.mounts.map((m: any) => m.target).sort(), ["/etc/claude-bottle/egress", "/etc/claude-bottle/pipelock", "/var/lib/claude-bottle/bottle", "/var/lib/claude-bottle/supervise", "/var/log/claude-bottle"]);
+  t.true(st.inputs.mounts.every((m: any) => !m.volumeOptions?.noCopy), "its image's mount points (owned by nobody) are copied into fresh volumes");
+  t.is(st.inputs.networkMode, "none");
+  t.falsy(st.inputs.networksAdvanced);
+  t.true(st.inputs.readOnly);
+  t.deepEqual(st.inputs.capabilities, { drops: ["ALL"] });
+  t.true(st.inputs.securityOpts.includes("no-new-privileges:true"));
+  t.is(st.inputs.user, "65534");
+  t.falsy(st.inputs.uploads);
+  t.deepEqual(st.inputs.command, ["sleep", "infinity"]);
+  const image = cap.byType(TYPES.image).find((i) => String(i.inputs.build.context).endsWith("/state"))!;
+  t.is(st.inputs.image, image.outputs.repoDigest);
+  t.deepEqual(image.inputs.build.args.STATE_DIRS.split(" ").sort(), st.inputs.mounts.map((m: any) => m.target).sort(), "the image owns exactly the mount points");
+  t.is(image.inputs.build.args.STATE_UID, "65534");
+});
+
+test("every writer of the state volumes runs as nobody (no operator uid: nothing is bind-mounted from the operator's home)", async (t) => {
+  const cap = await fullCap;
+  for (const r of ["egress", "supervise", "pipelock", "state"]) t.is(cap.container(r).inputs.user, "65534", r);
+  const key = cap.container("egress").inputs.uploads.find((u: any) => String(u.file).endsWith("ca-key.pem"));
+  t.like(key, { owner: "65534", group: "65534", permissions: "0600" });
+});
+
+test("the live files are written through the state container, on the engine the bottle's provider targets; bottle.json names the state container", async (t) => {
+  const cap = await fullCap;
+  const files = cap.byType(TYPES.dynamic);
+  t.deepEqual(files.map((f) => f.inputs.kind).sort(), ["bottle-record", "egress-routes", "live-policy", "pipelock-config"]);
+  for (const f of files) {
+    t.is(f.inputs.stateContainer, cap.container("state").inputs.name, f.inputs.kind);
+    t.deepEqual(f.inputs.docker, { host: process.env.DOCKER_HOST || "unix:///var/run/docker.sock" }, `${f.inputs.kind}: the default provider's engine`);
+    t.false("ensureDirs" in f.inputs, "no host directories to create");
+  }
+  const record = JSON.parse(files.find((f) => f.inputs.kind === "bottle-record")!.inputs.content);
+  t.is(record.version, 2);
+  t.is(record.containers.state, cap.container("state").inputs.name);
+  t.is(record.hostDir, cap.stateDir);
+});
+
+test("upgrading from a host state directory: its old entries are left alone (never read or written) and `pulumi up` says so", async (t) => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "cb-legacy-"));
+  fs.mkdirSync(path.join(stateDir, "audit"));
+  fs.writeFileSync(path.join(stateDir, "audit", "supervise.jsonl"), "old chain\n");
+  fs.writeFileSync(path.join(stateDir, "bottle.json"), "{}\n");
+  const warnings: string[] = [];
+  const warn = pulumi.log.warn;
+  (pulumi.log as { warn: typeof warn }).warn = async (msg: string) => void warnings.push(msg);
+  try {
+    const cap = await captureBottle({ stateDir, namePrefix: "cblegacy-" });
+    t.falsy(cap.byType(TYPES.container).flatMap((c) => c.inputs.mounts ?? []).some((m: any) => String(m.source).startsWith(stateDir)), "nothing of it is mounted");
+  } finally {
+    (pulumi.log as { warn: typeof warn }).warn = warn;
+  }
+  const w = warnings.find((m) => m.includes(stateDir));
+  t.truthy(w, warnings.join("\n"));
+  t.regex(w!, /holds state of a claude-bottle from before the state volumes \(bottle\.json, audit\): it is no longer read or written/);
+  t.regex(w!, /bottle audit --file/);
+  t.is(fs.readFileSync(path.join(stateDir, "audit", "supervise.jsonl"), "utf8"), "old chain\n", "left as it was");
 });

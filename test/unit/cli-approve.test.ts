@@ -13,7 +13,7 @@ import { Supervisor } from "../../sidecars/supervise/supervisor.ts";
 import { parseRoutesDocument } from "../../contracts/routes.ts";
 import { isDecided } from "../../store/proposals.ts";
 import { FakeSidecar } from "../helpers/fake-sidecar.ts";
-import { capture, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
+import { capture, dirBottles, INITIAL_ROUTES, makeBottle, makeHome } from "../integration/supervise-fixture.ts";
 
 const FAST = { reloadMs: 400, restartMs: 400, pollMs: 10, quietMs: 150, graceMs: 60 };
 const supervisors: Supervisor[] = [];
@@ -32,7 +32,7 @@ async function world() {
   const stackFile = path.join(fx.projectDir, "Pulumi.dev.yaml");
   const approve = async (id: string) => {
     const c = capture();
-    const code = await main(["approve", id], { io: c.io, home, apply: { usePulumi: false, by: "alice", sidecar: (n) => sidecars[n]!, timing: FAST } });
+    const code = await main(["approve", id], { io: c.io, bottles: dirBottles(home), apply: { usePulumi: false, by: "alice", sidecar: (n) => sidecars[n]!, timing: FAST } });
     return { code, out: c.out, err: c.err };
   };
   return { home, fx, sup, pipelock, egress, snapshot, stackFile, approve };
@@ -118,7 +118,7 @@ test("without a docker CLI the approval cannot be confirmed: refused before anyt
   process.env.PATH = "/nonexistent";
   let code: number;
   try {
-    code = await main(["approve", proposal.id], { io: c.io, home: w.home, apply: { usePulumi: false, by: "alice" } });
+    code = await main(["approve", proposal.id], { io: c.io, bottles: dirBottles(w.home), apply: { usePulumi: false, by: "alice" } });
   } finally {
     process.env.PATH = saved;
   }

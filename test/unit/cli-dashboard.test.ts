@@ -7,6 +7,7 @@ const now = Date.parse("2026-01-01T12:00:00Z");
 const item = (id: string, over: Partial<DashItem> = {}): DashItem => ({
   id,
   bottle: "dev-coder",
+  host: "box-a",
   kind: "egress_routes",
   createdAt: new Date(now - 90_000).toISOString(),
   count: 1,
@@ -85,14 +86,14 @@ test("refresh keeps the selection on the same proposal when new ones arrive", (t
 });
 
 test("render: header with counts and rate, rows with age and merge count, selection marker, status line", (t) => {
-  const lines = renderDashboard(press(three(), "j").state, { width: 100, height: 10, now });
+  const lines = renderDashboard(press(three(), "j").state, { width: 114, height: 10, now });
   t.is(lines.length, 10);
   t.is(lines[0], "claude-bottle supervise — 3 pending across 2 bottles — 12 proposals/min");
   t.is(lines[1], "↑/↓ j/k select · a approve · r reject · d diff · q quit");
-  t.is(lines[3], "  p-00000001  dev-coder         egress_routes           1m     1×  + route p-00000001.example.com");
-  t.is(lines[4], "› p-00000002  dev-coder         egress_routes           1m     7×  + route p-00000002.example.com");
-  t.is(lines[5], "  p-00000003  dev-coder         capability              1m     1×  + route p-00000003.example.com");
-  t.true(lines.every((l) => l.length <= 100));
+  t.is(lines[3], "  p-00000001  dev-coder         box-a         egress_routes           1m     1×  + route p-00000001.example.com");
+  t.is(lines[4], "› p-00000002  dev-coder         box-a         egress_routes           1m     7×  + route p-00000002.example.com");
+  t.is(lines[5], "  p-00000003  dev-coder         box-a         capability              1m     1×  + route p-00000003.example.com");
+  t.true(lines.every((l) => l.length <= 114));
   const narrow = renderDashboard(three(), { width: 30, height: 6, now });
   t.true(narrow.every((l) => l.length <= 30));
   const prompt = renderDashboard(press(three(), "rno").state, { width: 80, height: 6, now });

@@ -122,3 +122,11 @@ for (let i = 0; ; i++) writeFileAtomic(file, i % 2 ? A : B);`;
   // parse the survivor with the sidecar's own parser
   t.notThrows(() => parseRoutesDocument(YAML.parse(final)));
 });
+
+test("an operator away from the stack's project directory (a bottle on another host, approved from a laptop): nothing is written there, the reason says where to approve", async (t) => {
+  const missing = path.join(tmp(), "not-here", "project");
+  await t.throwsAsync(persistStackConfig({ projectDir: missing, stack: "fleet" }, { "claude-bottle:routes.coder": routes }, { usePulumi: false }), {
+    message: /project directory .*not-here\/project is not on this machine: approve from the machine that runs `pulumi up` for stack fleet/,
+  });
+  t.false(fs.existsSync(path.dirname(missing)), "no directory or stack file was made up");
+});

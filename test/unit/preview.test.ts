@@ -16,8 +16,8 @@ test("preview registers a complete bottle without hanging", async (t) => {
   const outputs = bottleProgram({ env: { CLAUDE_CODE_OAUTH_TOKEN: "t" }, runtimeSeams: fakeDaemon(["runc"]), stateDir: "/tmp/cb-preview-state" });
   t.is(outputs.identity, "default-claude");
   const containers = () => mocks.registrations.filter((r) => r.type === DOCKER_TYPES.container);
-  for (let waited = 0; containers().length < 4 && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  for (let waited = 0; containers().length < 5 && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
   await settle(mocks.registrations, 300);
-  t.is(containers().length, 4);
+  t.is(containers().length, 5, "agent, egress, pipelock, supervise and the state container");
   t.is(mocks.registrations.filter((r) => r.type === DOCKER_TYPES.network).length, 3);
 });

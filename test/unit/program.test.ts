@@ -60,5 +60,5 @@ test("images are built for the daemon's platform (no provider warning), and the 
   t.true(images.length >= 4);
   for (const i of images) t.is(i.inputs.build.platform, "linux/arm64", i.name);
   t.deepEqual([...(c.outputs.images as string[])].sort(), images.map((i) => i.inputs.imageName).sort());
-  t.deepEqual((c.outputs.images as string[]).map((n) => n.split(":")[0]).sort(), ["claude-bottle-agent", "claude-bottle-egress", "claude-bottle-pipelock", "claude-bottle-supervise"]);
+  t.deepEqual((c.outputs.images as string[]).map((n) => n.split(":")[0]).sort(), ["claude-bottle-agent", "claude-bottle-egress", "claude-bottle-pipelock", "claude-bottle-state", "claude-bottle-supervise"]);
 });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { docker, sleep } from "../lib/docker.ts";
 import { daemonError, engineApi, isNotFound } from "../lib/engine-api.ts";
 import { tarFiles } from "../lib/tar.ts";
-import type { DiffResult, ResourceDouble } from "./plugin.ts";
+import type { DiffResult, ProviderConfigDouble, ResourceDouble } from "./plugin.ts";
 import { DOCKER_TYPES } from "../../../contracts/docker.ts";
 
 export { DOCKER_TYPES };
@@ -308,6 +308,7 @@ const CONTAINER_FIELDS = {
   "mounts[*].source": "`…Source`",
   "mounts[*].target": "`…Target`",
   "mounts[*].readOnly": "`…ReadOnly`",
+  "mounts[*].volumeOptions.noCopy": "`…VolumeOptions.NoCopy` (volume mounts): the daemon does not copy the image's content and owner at the mount point into an empty volume; read back as `volumeOptions: {noCopy}`",
   "volumes[*].volumeName": "`HostConfig.Binds`: `volumeName:containerPath:rw|ro`",
   "volumes[*].hostPath": "`HostConfig.Binds`: `hostPath:containerPath:rw|ro`",
   "volumes[*].containerPath": "(see above)",
@@ -323,6 +324,7 @@ const CONTAINER_FIELDS = {
   "uploads[*].permissions": "the entry's mode (`^0[0-7]{3}$`)",
   "uploads[*].owner": "copyUIDGID=true: the DAEMON then chowns to the container `user`'s host passwd entry (Docker 20.10)",
   "uploads[*].group": "(same: copyUIDGID=true)",
+  networkMode: "`HostConfig.NetworkMode` (default `bridge`; `none`: no interface but loopback); with `networksAdvanced` the container still starts on it, see there",
   mustRun: "not checked at create (4.x); a stopped container reads back mustRun=false and the next up starts it",
   wait: "poll health every 1 s after start until healthy, else `container failed to be in healthy state`",
   waitTimeout: "seconds for `wait` (default 60)",
@@ -393,7 +395,8 @@ async function readContainer(id: string, props: Record<string, any>): Promise<Re
     maxRetryCount: c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0,
     runtime: c.HostConfig.Runtime,
     privileged: Boolean(c.HostConfig.Privileged),
-    mounts: (c.HostConfig.Mounts ?? []).map((m: any) => ({ target: m.Target, source: m.Source, type: m.Type, readOnly: Boolean(m.ReadOnly) })),
+    // getDockerContainerMounts: volume_options only when the daemon reports VolumeOptions (labels: none set)
+    mounts: (c.HostConfig.Mounts ?? []).map((m: any) => ({ target: m.Target, source: m.Source, type: m.Type, readOnly: Boolean(m.ReadOnly), ...(m.VolumeOptions ? { volumeOptions: { noCopy: Boolean(m.VolumeOptions.NoCopy) } } : {}) })),
     tmpfs: c.HostConfig.Tmpfs ?? {},
     hosts: (c.HostConfig.ExtraHosts ?? []).map((h: string) => ({ host: h.slice(0, h.indexOf(":")), ip: h.slice(h.indexOf(":") + 1) })),
     logDriver: c.HostConfig.LogConfig?.Type,
@@ -450,6 +453,8 @@ export const containerDouble: ResourceDouble = {
     logOpts: `${FUNCS}: Create (HostConfig.LogConfig), containerLogOptsForState (read)`,
     tmpfs: `${FUNCS}: Create (HostConfig.Tmpfs); moby daemon setupMounts (not mounted during a copy)`,
     mounts: `${FUNCS}: Create (HostConfig.Mounts)`,
+    "mounts[*].volumeOptions": `${FUNCS}: resourceDockerContainerCreate (mountType volume → mount.VolumeOptions.NoCopy), getDockerContainerMounts (read)`,
+    networkMode: `${FUNCS}: resourceDockerContainerCreate (HostConfig.NetworkMode); Read (network_mode)`,
     volumes: `${TF}resource_docker_container_structures.go: volumeSetToDockerVolumes (Binds)`,
     hosts: `${FUNCS}: Create (HostConfig.ExtraHosts), flattenExtraHosts (read)`,
     networksAdvanced: `${FUNCS}: Create (NetworkDisconnect "bridge", NetworkConnect per element)`,
@@ -500,7 +505,7 @@ export const containerDouble: ResourceDouble = {
         Privileged: Boolean(i.privileged),
         RestartPolicy: { Name: i.restart, MaximumRetryCount: 0 },
         Runtime: i.runtime,
-        Mounts: (i.mounts ?? []).map((m: any) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: Boolean(m.readOnly) })),
+        Mounts: (i.mounts ?? []).map((m: any) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: Boolean(m.readOnly), ...(m.type === "volume" && m.volumeOptions ? { VolumeOptions: { NoCopy: Boolean(m.volumeOptions.noCopy) } } : {}) })),
         AutoRemove: Boolean(i.rm),
         ReadonlyRootfs: Boolean(i.readOnly),
         LogConfig: i.logDriver ? { Type: i.logDriver, Config: i.logOpts ?? {} } : undefined,
@@ -569,6 +574,24 @@ export const containerDouble: ResourceDouble = {
     if (![204, 404].includes(rm.status) && !/is already in progress/.test(rm.text)) throw new Error(`Error deleting container ${id}: ${daemonError(rm)}`);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && (await engineApi("GET", `/containers/${id}/json`)).status !== 404) await sleep(200);
+  },
+};
+
+// ------------------------------------------------------------------------------------------
+// The provider's own settings (a docker.Provider's inputs, or `docker:*` stack config)
+// ------------------------------------------------------------------------------------------
+
+export const dockerProviderConfig: ProviderConfigDouble = {
+  mirrors: "pulumi-docker provider/provider.go (Configure: the resolved `host` re-exported as DOCKER_HOST for the bridged resources) and terraform-provider-docker internal/provider/provider.go (host default: DOCKER_HOST, else unix:///var/run/docker.sock)",
+  fields: {
+    host: "every engine call of this provider process (Engine API over that socket, the docker CLI for builds) goes to it: DOCKER_HOST is set to it, as the real Configure does; `unix://` sockets only (ssh:// and tcp:// are refused)",
+  },
+  sources: { host: "pulumi-docker provider/provider.go: Configure (DOCKER_HOST); terraform-provider-docker internal/provider/provider.go: providerConfigure (host)" },
+  configure(settings) {
+    const host = settings.host;
+    if (host === undefined) return; // the default: DOCKER_HOST as inherited, else the local socket
+    if (typeof host !== "string" || !host.startsWith("unix://")) throw new Error(`the docker provider double reaches engines over unix:// sockets only, not ${JSON.stringify(host)}`);
+    process.env.DOCKER_HOST = host;
   },
 };
 

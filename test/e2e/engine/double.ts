@@ -4,12 +4,11 @@
 // (./stack.ts); this path stays for the benchmark that compares the two and for quick probes
 // of single resources. Unlike `pulumi up` (which does not wait: no `wait` input), it waits for
 // each container with a healthcheck to be healthy before the next one.
-import crypto from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import { docker, dockerOk, sleep } from "../lib/docker.ts";
 import type { Registration } from "../../helpers/pulumi-mocks.ts";
 import { reloadCommand } from "../../../contracts/docker.ts";
+import { dockerIo } from "../../../store/docker.ts";
 import { DOCKER_TYPES, dockerDoubles } from "./docker.ts";
 import { UnimplementedFieldError, unimplementedFields } from "./fields.ts";
 import { tlsDoubles, TLS_TYPES } from "./tls.ts";
@@ -20,12 +19,13 @@ export const isDynamic = (type: string) => DYNAMIC.has(type);
 
 /** What the mock path does with a LiveConfigFile (the dynamic provider's own code runs under the real engine). */
 export const LIVE_CONFIG_FIELDS: Record<string, string> = {
-  path: "file written atomically (temp file + rename) with `mode`",
+  path: "the file's path in the state container, written atomically with `mode` through it (store/docker.ts dockerIo, as the provider does)",
   content: "its content; `updateLiveConfig()` rewrites it and runs `reloadCommand(reloadContainer)`",
   kind: "recorded only",
   mode: "file mode (octal string)",
+  stateContainer: "the container written through; it comes first (a dependency of the file)",
+  docker: "the endpoint dockerIo reaches the state container on",
   reloadContainer: "container signalled after an update (`docker exec C sh -c 'kill -HUP 1'`)",
-  ensureDirs: "`mkdir -p` each before anything that mounts them",
   __provider: "ignored: the serialized provider (the real engine runs it)",
   sha256: "an output placeholder",
 };
@@ -41,7 +41,7 @@ export function checkFields(reg: Registration): void {
 }
 
 const KIND_ORDER = (type: string) =>
-  isDynamic(type) ? 0 : type === T.network ? 1 : type === T.volume ? 2 : type === T.image ? 3 : type === T.container ? 4 : 5;
+  type === T.network ? 1 : type === T.volume ? 2 : type === T.image ? 3 : type === T.container ? 4 : isDynamic(type) ? 4.5 : 5;
 
 function strings(v: unknown, out: Set<string> = new Set()): Set<string> {
   if (typeof v === "string") out.add(v);
@@ -66,11 +66,16 @@ export function plan(registrations: Registration[]): Registration[] {
     const mine = strings(r.inputs);
     const d = new Set<Registration>();
     for (const s of engine) {
-      if (s === r || isDynamic(r.type)) continue;
+      if (s === r) continue;
+      // a live file is written through its state container; everything else by reference
+      if (isDynamic(r.type)) {
+        if (s.type === T.container && s.outputs.name === r.inputs.stateContainer) d.add(s);
+        continue;
+      }
       if (referenceKeys(s).some((k) => mine.has(k))) d.add(s);
-      if (isDynamic(s.type) && r.type === T.container) {
-        const dirs = [...(s.inputs.ensureDirs ?? []), path.dirname(s.inputs.path)];
-        if ((r.inputs.mounts ?? []).some((m: any) => dirs.includes(m.source))) d.add(s);
+      // a sidecar starts on the live files in the volumes it mounts (the program's dependsOn)
+      if (isDynamic(s.type) && r.type === T.container && r.outputs.name !== s.inputs.stateContainer) {
+        if ((r.inputs.mounts ?? []).some((m: any) => m.target === path.posix.dirname(s.inputs.path))) d.add(s);
       }
     }
     deps.set(r, d);
@@ -145,23 +150,16 @@ export class EngineDouble {
 
   private async liveConfig(reg: Registration, update = false): Promise<void> {
     const i = reg.inputs;
-    for (const d of i.ensureDirs ?? []) fs.mkdirSync(d, { recursive: true });
-    const dir = path.dirname(i.path);
-    fs.mkdirSync(dir, { recursive: true });
-    const mode = parseInt(i.mode ?? "0644", 8);
-    const tmp = path.join(dir, `.${path.basename(i.path)}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-    fs.writeFileSync(tmp, i.content, { mode });
-    fs.chmodSync(tmp, mode);
-    fs.renameSync(tmp, i.path);
-    this.files.push(i.path);
-    this.dynamicState.set(i.path, reg);
+    await dockerIo(i.stateContainer, i.docker).write(i.path, i.content, parseInt(i.mode ?? "0644", 8));
+    this.files.push(`${i.stateContainer}:${i.path}`);
+    this.dynamicState.set(`${i.stateContainer}:${i.path}`, reg);
     if (update && i.reloadContainer) await docker(reloadCommand(i.reloadContainer));
   }
 
-  /** The dynamic provider's update(): rewrite a live config file and signal its container. */
-  async updateLiveConfig(filePath: string, content: string): Promise<void> {
-    const prev = this.dynamicState.get(filePath);
-    if (!prev) throw new Error(`engine double: no live config at ${filePath}`);
+  /** The dynamic provider's update(): rewrite a live config file (`<state container>:<path>`) and signal its container. */
+  async updateLiveConfig(file: string, content: string): Promise<void> {
+    const prev = this.dynamicState.get(file);
+    if (!prev) throw new Error(`engine double: no live config at ${file}`);
     if (prev.inputs.content === content) return;
     await this.liveConfig({ ...prev, inputs: { ...prev.inputs, content } }, true);
   }

@@ -8,6 +8,7 @@
 // engine copies no secretness to outputs for such a provider, so we do it as the Terraform
 // bridge does for pulumi-docker/pulumi-tls: an output whose input was secret is secret
 // (top-level property; pulumi-terraform-bridge, MakeTerraformOutputs).
+import grpc from "@grpc/grpc-js";
 import * as provider from "@pulumi/pulumi/provider/index.js";
 import { leafPaths, unimplementedFields } from "./fields.ts";
 
@@ -139,8 +140,58 @@ export function providerOf(name: string, version: string, doubles: Record<string
   };
 }
 
-/** The entry point of a plugin executable. */
-export function servePlugin(p: provider.Provider): void {
+/** A provider double's own configuration (the provider resource's inputs, or `<pkg>:*` stack config). */
+export interface ProviderConfigDouble {
+  mirrors: string;
+  /** config key → what the double does with it (README-engine.md); any other key set is refused at Configure. */
+  fields: Record<string, string>;
+  sources: Record<string, string>;
+  /** Apply the (revealed) settings to this plugin process; throws to refuse them. */
+  configure(settings: Record<string, unknown>): void;
+}
+
+/** Keys the engine itself puts into a provider's inputs (not the provider's own settings). */
+const ENGINE_KEYS = new Set(["version", "pluginDownloadURL"]);
+
+/** The provider's settings from a ConfigureRequest: its inputs (args), else the legacy `<pkg>:config:<key>` variables. */
+function configureSettings(req: any, pkg: string): Record<string, unknown> {
+  const args = req.getArgs?.()?.toJavaScript?.() as Record<string, unknown> | undefined;
+  const fromVars = Object.fromEntries(
+    [...(req.getVariablesMap?.()?.entries?.() ?? [])].map(([k, v]: [string, string]) => [k.replace(`${pkg}:config:`, ""), (() => { try { return JSON.parse(v); } catch { return v; } })()]),
+  );
+  const settings = reveal(args && Object.keys(args).length ? args : fromVars);
+  return Object.fromEntries(Object.entries(settings).filter(([k, v]) => !ENGINE_KEYS.has(k) && !k.startsWith("__") && v !== undefined && v !== null && v !== ""));
+}
+
+/**
+ * The entry point of a plugin executable. The SDK's provider server answers Configure itself and
+ * drops the provider's settings (@pulumi/pulumi provider/server.js `configure`); a double that has
+ * settings (the docker provider's `host`) reads them from the request first, as the real
+ * provider's Configure does. The engine starts one plugin process per provider resource, so the
+ * settings are this process's.
+ */
+export function servePlugin(p: provider.Provider, config?: { pkg: string; double: ProviderConfigDouble }): void {
+  if (config) {
+    const addService = grpc.Server.prototype.addService;
+    grpc.Server.prototype.addService = function (this: grpc.Server, service: any, impl: any) {
+      if (typeof impl?.configure === "function") {
+        const inner = impl.configure.bind(impl);
+        impl.configure = (call: any, callback: any) => {
+          try {
+            const settings = configureSettings(call.request, config.pkg);
+            const unknown = Object.keys(settings).filter((k) => !(k in config.double.fields));
+            if (unknown.length) throw new Error(`the ${config.pkg} provider double does not implement provider setting ${unknown.map((k) => `\`${k}\``).join(", ")} (test/e2e/README-engine.md)`);
+            config.double.configure(settings);
+          } catch (e) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
+            return;
+          }
+          inner(call, callback);
+        };
+      }
+      return addService.call(this, service, impl);
+    };
+  }
   provider.main(p, process.argv.slice(2)).catch((e) => {
     console.error(e);
     process.exit(1);
