@@ -163,6 +163,14 @@ function configureSettings(req: any, pkg: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(settings).filter(([k, v]) => !ENGINE_KEYS.has(k) && !k.startsWith("__") && v !== undefined && v !== null && v !== ""));
 }
 
+/** A ConfigureRequest's settings applied to this plugin process; throws on any setting the double does not implement. */
+export function applyProviderSettings(req: any, config: { pkg: string; double: ProviderConfigDouble }): void {
+  const settings = configureSettings(req, config.pkg);
+  const unknown = Object.keys(settings).filter((k) => !(k in config.double.fields));
+  if (unknown.length) throw new Error(`the ${config.pkg} provider double does not implement provider setting ${unknown.map((k) => `\`${k}\``).join(", ")} (test/e2e/README-engine.md)`);
+  config.double.configure(settings);
+}
+
 /**
  * The entry point of a plugin executable. The SDK's provider server answers Configure itself and
  * drops the provider's settings (@pulumi/pulumi provider/server.js `configure`); a double that has
@@ -178,10 +186,7 @@ export function servePlugin(p: provider.Provider, config?: { pkg: string; double
         const inner = impl.configure.bind(impl);
         impl.configure = (call: any, callback: any) => {
           try {
-            const settings = configureSettings(call.request, config.pkg);
-            const unknown = Object.keys(settings).filter((k) => !(k in config.double.fields));
-            if (unknown.length) throw new Error(`the ${config.pkg} provider double does not implement provider setting ${unknown.map((k) => `\`${k}\``).join(", ")} (test/e2e/README-engine.md)`);
-            config.double.configure(settings);
+            applyProviderSettings(call.request, config);
           } catch (e) {
             callback({ code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
             return;
